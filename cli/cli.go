@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"context"
+	"io"
+
+	"github.com/urfave/cli/v3"
+)
+
+// Run executes the command line args (args[0] is the program name) with
+// stdin, stdout and stderr given, and returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := New(stdin, stdout, stderr)
+	if err := root.Run(ctx, args); err != nil {
+		if ec, ok := err.(cli.ExitCoder); ok {
+			if msg := ec.Error(); msg != "" {
+				io.WriteString(stderr, "pathupdate: "+msg+"\n")
+			}
+			return ec.ExitCode()
+		}
+		io.WriteString(stderr, "pathupdate: "+err.Error()+"\n")
+		return 1
+	}
+	return 0
+}
+
+// New builds the root command.
+func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:           "pathupdate",
+		Usage:          "deliver courier trace events from NATS JetStream to WeChat logistics.updatePath",
+		Reader:         stdin,
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		Flags:          globalFlags(),
+		ExitErrHandler: func(context.Context, *cli.Command, error) {}, // Run prints and exits
+		Commands: []*cli.Command{
+			workerCommand(),
+			publishCommand(),
+			sandboxCommand(),
+			demoCommand(),
+		},
+	}
+}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/pathupdate/pathupdate/sandbox"
+)
+
+func sandboxCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sandbox",
+		Usage: "run a local stand-in for the WeChat API (tokens, orders, fault injection)",
+		Description: "Point workers at it with --api-base http://ADDR --appid " + sandbox.DefaultAppID + " --appsecret " + sandbox.DefaultAppSecret + ".\n" +
+			"Admin endpoints: /sandbox/orders, /sandbox/faults, /sandbox/received, /sandbox/stats, /sandbox/revoke-tokens, /sandbox/reset.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8086", Usage: "listen address", Sources: cli.EnvVars("PATHUPDATE_SANDBOX_ADDR")},
+			&cli.StringFlag{Name: "appid", Value: sandbox.DefaultAppID, Usage: "AppID it accepts"},
+			&cli.StringFlag{Name: "appsecret", Value: sandbox.DefaultAppSecret, Usage: "AppSecret it accepts"},
+			&cli.BoolFlag{Name: "accept-any-waybill", Usage: "accept every waybill with any token (no order checks)"},
+			&cli.StringFlag{Name: "orders-file", Usage: "orders to register: JSON lines or array of {waybill_id, token}"},
+			&cli.FloatFlag{Name: "system-error-rate", Usage: "share of path/update calls answered errcode -1"},
+			&cli.FloatFlag{Name: "http-5xx-rate", Usage: "share of path/update calls answered HTTP 5xx"},
+			&cli.DurationFlag{Name: "latency", Usage: "added to every path/update answer"},
+			&cli.IntFlag{Name: "minute-quota", Usage: "path/update calls per minute before 45011 (0: unlimited)"},
+			&cli.DurationFlag{Name: "token-ttl", Value: 2 * time.Hour, Usage: "lifetime of issued access tokens"},
+			&cli.Int64Flag{Name: "seed", Usage: "seed of the fault dice (0: from the clock)"},
+		},
+		Action: runSandbox,
+	}
+}
+
+func runSandbox(ctx context.Context, cmd *cli.Command) error {
+	cfg := sandbox.Config{
+		AppID:            cmd.String("appid"),
+		AppSecret:        cmd.String("appsecret"),
+		TokenTTL:         cmd.Duration("token-ttl"),
+		AcceptAnyWaybill: cmd.Bool("accept-any-waybill"),
+		Seed:             cmd.Int64("seed"),
+		Faults: sandbox.Faults{
+			SystemErrorRate: cmd.Float("system-error-rate"),
+			HTTP5xxRate:     cmd.Float("http-5xx-rate"),
+			Latency:         sandbox.Duration(cmd.Duration("latency")),
+			MinuteQuota:     cmd.Int("minute-quota"),
+		},
+	}
+	if f := cmd.String("orders-file"); f != "" {
+		fh, err := os.Open(f)
+		if err != nil {
+			return fmt.Errorf("--orders-file: %w", err)
+		}
+		orders, err := sandbox.LoadOrders(fh)
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("--orders-file %s: %w", f, err)
+		}
+		cfg.Orders = orders
+	}
+	sb, err := sandbox.New(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cmd.String("addr"))
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w (choose another address)", cmd.String("addr"), err)
+	}
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(cmd.Root().Writer, "WeChat sandbox listening on http://%s (appid %s)\n", ln.Addr(), cfg.AppID)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}

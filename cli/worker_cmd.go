@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v3"
+
+	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/natsserver"
+	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/retry"
+	"github.com/pathupdate/pathupdate/sandbox"
+	"github.com/pathupdate/pathupdate/worker"
+)
+
+func workerCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "worker",
+		Usage: "consume trace events and deliver them to WeChat, in order per waybill",
+		Description: "With no --nats-url it starts an embedded JetStream server on 127.0.0.1:4222 storing under --data-dir.\n" +
+			"With no WeChat credentials it refuses to start, unless --sandbox runs the sandbox in-process.",
+		Flags: append(append(wechatFlags(), streamFlags()...),
+			&cli.StringFlag{Name: "data-dir", Value: "./data", Usage: "store of the embedded JetStream server", Sources: cli.EnvVars("PATHUPDATE_DATA_DIR")},
+			&cli.IntFlag{Name: "embedded-port", Value: 4222, Usage: "port of the embedded JetStream server (127.0.0.1)", Sources: cli.EnvVars("PATHUPDATE_EMBEDDED_PORT")},
+			&cli.BoolFlag{Name: "sandbox", Usage: "deliver to an in-process WeChat sandbox that accepts any waybill (for trying things out)"},
+			&cli.StringFlag{Name: "consumer", Value: worker.ConsumerDefault, Usage: "durable consumer name shared by all workers", Sources: cli.EnvVars("PATHUPDATE_CONSUMER")},
+			&cli.IntFlag{Name: "max-in-flight", Value: worker.MaxInFlightDefault, Usage: "messages held at once (bounds memory)", Sources: cli.EnvVars("PATHUPDATE_MAX_IN_FLIGHT")},
+			&cli.IntFlag{Name: "concurrency", Value: worker.ConcurrencyDefault, Usage: "API calls in progress at once", Sources: cli.EnvVars("PATHUPDATE_CONCURRENCY")},
+			&cli.DurationFlag{Name: "ack-wait", Value: worker.AckWaitDefault, Usage: "JetStream AckWait; a dead worker's messages return after this", Sources: cli.EnvVars("PATHUPDATE_ACK_WAIT")},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: worker.ShutdownTimeoutDefault, Usage: "how long calls in progress may finish on SIGTERM", Sources: cli.EnvVars("PATHUPDATE_SHUTDOWN_TIMEOUT")},
+			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
+			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
+			&cli.IntFlag{Name: "retry-attempts", Value: retry.MaxAttemptsDefault, Usage: "attempts of one event failing on its own before retries_exhausted", Sources: cli.EnvVars("PATHUPDATE_RETRY_ATTEMPTS")},
+		),
+		Action: runWorker,
+	}
+}
+
+func wechatFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "api-base", Value: pathupdate.DefaultAPIBase, Usage: "WeChat API base URL", Sources: cli.EnvVars("WECHAT_API_BASE")},
+		&cli.StringFlag{Name: "appid", Usage: "WeChat AppID", Sources: cli.EnvVars("WECHAT_APPID")},
+		&cli.StringFlag{Name: "appsecret", Usage: "WeChat AppSecret (never logged)", Sources: cli.EnvVars("WECHAT_APPSECRET")},
+		&cli.StringFlag{Name: "appsecret-file", Usage: "file holding the AppSecret", Sources: cli.EnvVars("WECHAT_APPSECRET_FILE")},
+		&cli.StringFlag{Name: "token-source", Value: "stable", Usage: "access_token source: stable (safe for many workers), classic, or file", Sources: cli.EnvVars("WECHAT_TOKEN_SOURCE")},
+		&cli.StringFlag{Name: "access-token-file", Usage: "with --token-source file: file a central token service keeps current", Sources: cli.EnvVars("WECHAT_ACCESS_TOKEN_FILE")},
+	}
+}
+
+func streamFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "replicas", Value: 1, Usage: "stream replicas (1 on one server, 3 on a cluster)", Sources: cli.EnvVars("PATHUPDATE_REPLICAS")},
+		&cli.IntFlag{Name: "partitions", Value: pathupdate.DefaultPartitions, Usage: "partition count, fixed when the stream is created", Sources: cli.EnvVars("PATHUPDATE_PARTITIONS")},
+		&cli.DurationFlag{Name: "max-age", Usage: "trace stream max age (0: unlimited)", Sources: cli.EnvVars("PATHUPDATE_MAX_AGE")},
+		&cli.Int64Flag{Name: "max-bytes", Value: -1, Usage: "trace stream max bytes (-1: unlimited); a full stream refuses publishes", Sources: cli.EnvVars("PATHUPDATE_MAX_BYTES")},
+		&cli.DurationFlag{Name: "duplicate-window", Value: 2 * time.Minute, Usage: "Nats-Msg-Id deduplication window", Sources: cli.EnvVars("PATHUPDATE_DUPLICATE_WINDOW")},
+	}
+}
+
+func streamsConfig(cmd *cli.Command) pathupdate.StreamsConfig {
+	return pathupdate.StreamsConfig{
+		Replicas:   cmd.Int("replicas"),
+		Partitions: cmd.Int("partitions"),
+		MaxAge:     cmd.Duration("max-age"),
+		MaxBytes:   cmd.Int64("max-bytes"),
+		Duplicates: cmd.Duration("duplicate-window"),
+	}
+}
+
+// natsConn connects to --nats-url, or starts the embedded server when it is
+// empty and embedded is allowed. The returned close func undoes both.
+func natsConn(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name string, embedded bool) (*nats.Conn, func(), error) {
+	url := cmd.String("nats-url")
+	if url != "" || !embedded {
+		if url == "" {
+			url = nats.DefaultURL
+		}
+		nc, err := connect(cmd, url, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nc, nc.Close, nil
+	}
+	ns, err := natsserver.Start(ctx, natsserver.Config{Port: cmd.Int("embedded-port"), StoreDir: cmd.String("data-dir"), Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info().Str("url", ns.ClientURL()).Str("data_dir", cmd.String("data-dir")).Msg("embedded JetStream server started")
+	nc, err := ns.Connect(nats.Name(name))
+	if err != nil {
+		ns.Shutdown()
+		return nil, nil, fmt.Errorf("connect to the embedded server: %w", err)
+	}
+	return nc, func() { nc.Close(); ns.Shutdown() }, nil
+}
+
+// apiClient builds the WeChat client from the settings, or from an
+// in-process sandbox with --sandbox.
+func apiClient(cmd *cli.Command, log zerolog.Logger) (*pathupdate.Client, func(), error) {
+	base := cmd.String("api-base")
+	appid := cmd.String("appid")
+	secret, err := secretSetting(cmd, "appsecret", "appsecret-file")
+	if err != nil {
+		return nil, nil, err
+	}
+	closeFn := func() {}
+	var hc = pathupdate.NewHTTPClient(pathupdate.DefaultHTTPTimeout)
+	if cmd.Bool("sandbox") {
+		sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true})
+		closeFn = sb.Close
+		base, appid, secret = sb.URL, sandbox.DefaultAppID, pathupdate.Secret(sandbox.DefaultAppSecret)
+		log.Warn().Str("url", sb.URL).Msg("delivering to an in-process WeChat sandbox, not to WeChat (see GET " + sb.URL + "/sandbox/received)")
+	}
+	tcfg := pathupdate.TokenConfig{APIBase: base, AppID: appid, AppSecret: secret, HTTPClient: hc, Logger: log}
+	var tokens pathupdate.TokenSource
+	switch src := cmd.String("token-source"); src {
+	case "stable", "classic":
+		if appid == "" || secret == "" {
+			closeFn()
+			return nil, nil, errors.New("no WeChat credentials: set WECHAT_APPID and WECHAT_APPSECRET (or --appid and --appsecret / --appsecret-file), " +
+				"or use --token-source file with --access-token-file, or run with --sandbox to try it against a local sandbox")
+		}
+		if src == "stable" {
+			tokens, err = pathupdate.NewStableTokenSource(tcfg)
+		} else {
+			tokens, err = pathupdate.NewClassicTokenSource(tcfg)
+		}
+	case "file":
+		if cmd.String("access-token-file") == "" {
+			closeFn()
+			return nil, nil, errors.New("--token-source file needs --access-token-file (WECHAT_ACCESS_TOKEN_FILE)")
+		}
+		tokens, err = pathupdate.NewFileTokenSource(cmd.String("access-token-file"), tcfg)
+	default:
+		closeFn()
+		return nil, nil, fmt.Errorf("--token-source %q: use stable, classic or file", src)
+	}
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	c, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: base, Tokens: tokens, HTTPClient: hc, Logger: log})
+	if err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return c, closeFn, nil
+}
+
+func runWorker(ctx context.Context, cmd *cli.Command) error {
+	log, err := logger(cmd)
+	if err != nil {
+		return err
+	}
+	wcfg := worker.Config{
+		Consumer:        cmd.String("consumer"),
+		MaxInFlight:     cmd.Int("max-in-flight"),
+		Concurrency:     cmd.Int("concurrency"),
+		AckWait:         cmd.Duration("ack-wait"),
+		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
+		Retry: retry.Policy{
+			InitialInterval: cmd.Duration("retry-initial"),
+			MaxInterval:     cmd.Duration("retry-max"),
+			MaxAttempts:     cmd.Int("retry-attempts"),
+		},
+		Logger: log,
+	}
+	if err := wcfg.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	scfg := streamsConfig(cmd)
+	if err := scfg.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	client, closeAPI, err := apiClient(cmd, log)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-worker", true)
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := pathupdate.EnsureStreams(ctx, js, scfg); err != nil {
+		return err
+	}
+	w, err := worker.New(js, client, deadletter.NewWriter(js, deadletter.WriterConfig{Logger: log}), wcfg)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info().Msg("signal received: stopping")
+	return w.Stop(context.Background())
+}

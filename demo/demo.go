@@ -1,0 +1,255 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/natsserver"
+	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/retry"
+	"github.com/pathupdate/pathupdate/sandbox"
+	"github.com/pathupdate/pathupdate/worker"
+)
+
+// Defaults of Config.
+const (
+	WaybillsDefault         = 300
+	EventsPerWaybillDefault = 10
+	SystemErrorRateDefault  = 0.1
+	UnknownShareDefault     = 0.05
+	WrongTokenShareDefault  = 0.03
+	TimeoutDefault          = 3 * time.Minute
+)
+
+// Config shapes a demo run. Zero fields take their defaults.
+type Config struct {
+	Waybills         int     // default WaybillsDefault
+	EventsPerWaybill int     // default EventsPerWaybillDefault
+	SystemErrorRate  float64 // share of calls the sandbox answers -1; default SystemErrorRateDefault (negative: none)
+	UnknownShare     float64 // share of waybills never registered (40199); default UnknownShareDefault
+	WrongTokenShare  float64 // share of waybills whose events carry a wrong token (9300507); default WrongTokenShareDefault
+	Seed             uint64  // traffic and fault dice; 0 = from the clock
+	DataDir          string  // JetStream store; default a temporary folder removed afterwards
+	Timeout          time.Duration
+	Logger           zerolog.Logger // the worker's log; default silent
+}
+
+func (c Config) withDefaults() Config {
+	if c.Waybills == 0 {
+		c.Waybills = WaybillsDefault
+	}
+	if c.EventsPerWaybill == 0 {
+		c.EventsPerWaybill = EventsPerWaybillDefault
+	}
+	if c.SystemErrorRate == 0 {
+		c.SystemErrorRate = SystemErrorRateDefault
+	}
+	if c.SystemErrorRate < 0 {
+		c.SystemErrorRate = 0
+	}
+	if c.UnknownShare == 0 {
+		c.UnknownShare = UnknownShareDefault
+	}
+	if c.WrongTokenShare == 0 {
+		c.WrongTokenShare = WrongTokenShareDefault
+	}
+	if c.Seed == 0 {
+		c.Seed = uint64(time.Now().UnixNano())
+	}
+	if c.Timeout == 0 {
+		c.Timeout = TimeoutDefault
+	}
+	return c
+}
+
+// Run starts everything, sends the sample traffic, waits until the worker
+// has settled every message, checks the result and writes a summary to out.
+// It returns an error when something the product promises did not hold.
+func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	started := time.Now()
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	traces := makeTraffic(rng, cfg.Waybills, cfg.EventsPerWaybill, cfg.UnknownShare, cfg.WrongTokenShare)
+
+	dir := cfg.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "pathupdate-demo-")
+		if err != nil {
+			return Summary{}, fmt.Errorf("demo: temporary store: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	ns, err := natsserver.Start(ctx, natsserver.Config{Port: -1, StoreDir: dir, Logger: cfg.Logger})
+	if err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+	defer ns.Shutdown()
+	nc, err := ns.Connect(nats.Name("pathupdate-demo"))
+	if err != nil {
+		return Summary{}, fmt.Errorf("demo: connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{}); err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+
+	sb := sandbox.NewServer(sandbox.Config{
+		Faults: sandbox.Faults{SystemErrorRate: cfg.SystemErrorRate},
+		Seed:   int64(cfg.Seed),
+	})
+	defer sb.Close()
+	for _, tr := range traces {
+		if tr.kind != kindUnknown {
+			sb.AddOrder(tr.waybill, tr.token)
+		}
+	}
+	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{
+		APIBase: sb.URL, AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret),
+		HTTPClient: sb.Client(), Logger: cfg.Logger,
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+	client, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Logger: cfg.Logger})
+	if err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+	w, err := worker.New(js, client, deadletter.NewWriter(js, deadletter.WriterConfig{Logger: cfg.Logger}), worker.Config{
+		Logger: cfg.Logger,
+		// Short waits so the demo ends in seconds; production keeps the defaults.
+		Retry: retry.Policy{InitialInterval: 20 * time.Millisecond, MaxInterval: 500 * time.Millisecond},
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+	if err := w.Start(ctx); err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+	defer w.Stop(context.Background())
+
+	published, err := publish(ctx, js, traces)
+	if err != nil {
+		return Summary{}, fmt.Errorf("demo: publish: %w", err)
+	}
+	if err := waitSettled(ctx, js, worker.ConsumerDefault); err != nil {
+		return Summary{}, fmt.Errorf("demo: waiting for the worker: %w", err)
+	}
+	s := summarize(traces, sb.Sandbox, w.Stats())
+	s.Published = published
+	s.Took = time.Since(started)
+	if s.DeadLetters, err = countDeadLetters(ctx, js); err != nil {
+		return s, fmt.Errorf("demo: reading dead letters: %w", err)
+	}
+	s.Write(out, cfg)
+	return s, s.Check(traces)
+}
+
+// publish sends every trace event through the project's publisher, the
+// way a Go producer would, interleaving waybills as a dispatch system
+// does, then the garbage as raw NATS publishes.
+func publish(ctx context.Context, js jetstream.JetStream, traces []trace) (int, error) {
+	p, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for step := 0; ; step++ {
+		any := false
+		for _, tr := range traces {
+			if step >= len(tr.events) {
+				continue
+			}
+			any = true
+			if _, err := p.Publish(ctx, tr.events[step]); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if !any {
+			break
+		}
+	}
+	for _, g := range garbage {
+		if _, err := js.Publish(ctx, pathupdate.TraceSubject(g.waybill), []byte(g.body)); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// waitSettled polls the consumer until nothing is pending or unacked.
+func waitSettled(ctx context.Context, js jetstream.JetStream, consumer string) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		c, err := js.Consumer(ctx, pathupdate.TraceStream, consumer)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrConsumerNotFound) {
+				continue
+			}
+			return err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 {
+			return nil
+		}
+	}
+}
+
+// countDeadLetters reads the dead-letter stream and counts by reason and errcode.
+func countDeadLetters(ctx context.Context, js jetstream.JetStream) (map[string]int, error) {
+	out := map[string]int{}
+	st, err := js.Stream(ctx, pathupdate.DeadLetterStream)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, err := deadletter.FromRawMsg(m)
+		if err != nil {
+			return nil, err
+		}
+		key := r.Reason
+		if r.ErrCode != 0 {
+			key = fmt.Sprintf("%s/%d", r.Reason, r.ErrCode)
+		}
+		out[key]++
+	}
+	return out, nil
+}

@@ -1,0 +1,173 @@
+// Package natstest starts real embedded NATS servers with JetStream for the
+// tests of every package: one server, or a cluster of several in one
+// process. Each test gets its own servers, ports and storage, all removed
+// when the test ends.
+//
+// It must not be imported by non-test code, and it offers no fake of NATS.
+package natstest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/pathupdate/pathupdate/natsserver"
+)
+
+// ClusterReadyTimeout bounds how long StartCluster waits for the
+// JetStream meta leader to be elected and known to every node.
+const ClusterReadyTimeout = 30 * time.Second
+
+// Start starts a single JetStream server on a random port with its store
+// under t.TempDir(), and shuts it down when the test ends. The server's log
+// is printed only if the test fails.
+func Start(t testing.TB) *natsserver.Server {
+	t.Helper()
+	return start(t, natsserver.Config{Port: natsserver.RandomPort, StoreDir: t.TempDir()})
+}
+
+// start starts a server from cfg with its log kept for the test, and shuts
+// it down when the test ends.
+func start(t testing.TB, cfg natsserver.Config) *natsserver.Server {
+	t.Helper()
+	cfg.Logger = logFor(t, cfg.ServerName)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, err := natsserver.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("natstest: start server: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// Connect opens an in-process connection to s and a JetStream handle on it,
+// both closed when the test ends.
+func Connect(t testing.TB, s *natsserver.Server) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := s.Connect(nats.Name(t.Name()))
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("natstest: jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// StartCluster starts an n-node JetStream cluster in this process (random
+// client ports, one store per node under t.TempDir()) and returns when a
+// meta leader is elected and every node knows it. Nodes are shut down when
+// the test ends; a test may shut one down earlier to see a failover.
+func StartCluster(t testing.TB, n int) []*natsserver.Server {
+	t.Helper()
+	if n < 1 {
+		t.Fatalf("natstest: StartCluster(%d): need at least one node", n)
+	}
+	// JetStream sizes its meta group from the configured routes, so every
+	// node must know every route port before the first starts: reserve
+	// free ports, then free them for the nodes. Another process could take
+	// one in between; that shows as a port-in-use failure, not a hang.
+	ports := make([]int, n)
+	routes := make([]string, n)
+	for i := range ports {
+		ports[i] = freePort(t)
+		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(ports[i])
+	}
+	servers := make([]*natsserver.Server, n)
+	for i := range servers {
+		servers[i] = start(t, natsserver.Config{
+			Port:       natsserver.RandomPort,
+			StoreDir:   t.TempDir(),
+			ServerName: fmt.Sprintf("n%d", i+1),
+			Cluster:    &natsserver.ClusterConfig{Name: "natstest", Port: ports[i], Routes: routes},
+		})
+	}
+	WaitClusterReady(t, servers)
+	return servers
+}
+
+// WaitClusterReady waits until one of the running servers is the JetStream
+// meta leader, every running server is current with it, and the leader
+// sees every running server online (before that, creating a replicated
+// stream fails with "no suitable peers"). It polls: the server offers no
+// event for it.
+func WaitClusterReady(t testing.TB, servers []*natsserver.Server) {
+	t.Helper()
+	deadline := time.Now().Add(ClusterReadyTimeout)
+	for {
+		leaders, current, running, peers := 0, 0, 0, 0
+		for _, s := range servers {
+			ns := s.NATS()
+			if !ns.Running() {
+				continue
+			}
+			running++
+			if ns.JetStreamIsLeader() {
+				leaders++
+				peers = len(ns.JetStreamClusterPeers())
+			}
+			if ns.JetStreamIsCurrent() {
+				current++
+			}
+		}
+		if leaders == 1 && current == running && peers == running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natstest: cluster not ready after %s: %d meta leaders, %d of %d nodes current, leader sees %d online",
+				ClusterReadyTimeout, leaders, current, running, peers)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("natstest: find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// logFor collects a server's log in memory and prints it if the test fails:
+// quiet when all is well, everything at hand when it is not.
+func logFor(t testing.TB, name string) zerolog.Logger {
+	buf := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("natstest: log of server %q:\n%s", name, buf.String())
+		}
+	})
+	return zerolog.New(buf).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

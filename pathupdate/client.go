@@ -1,0 +1,234 @@
+package pathupdate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// maxAnswerSize is the most of an answer body read: WeChat's answers are
+// a few dozen bytes; anything bigger is not an answer we can use.
+const maxAnswerSize = 64 << 10
+
+// updatePathPath is logistics.updatePath below the API base.
+const updatePathPath = "/cgi-bin/express/delivery/path/update"
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// APIBase is the WeChat API root. Default DefaultAPIBase.
+	APIBase string
+	// Tokens hands out access_tokens. Required.
+	Tokens TokenSource
+	// HTTPClient sends the requests. Default NewHTTPClient(DefaultHTTPTimeout).
+	// Redirects are never followed whatever client is given.
+	HTTPClient *http.Client
+	// Timeout bounds one updatePath request (the retry after a refused
+	// token gets its own). Default DefaultCallTimeout.
+	Timeout time.Duration
+	// Logger gets one debug line per call (waybill, errcode, duration,
+	// never the token). Default: the zero Logger, which drops everything.
+	Logger zerolog.Logger
+	// Now is the clock the logged call durations are measured on. Default
+	// time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns a copy of c with every unset field at its default.
+func (c ClientConfig) WithDefaults() ClientConfig {
+	if c.APIBase == "" {
+		c.APIBase = DefaultAPIBase
+	}
+	c.APIBase = strings.TrimRight(c.APIBase, "/")
+	if c.HTTPClient == nil {
+		c.HTTPClient = NewHTTPClient(DefaultHTTPTimeout)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultCallTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate reports what a Client cannot work without; each error names the
+// field and the fix.
+func (c ClientConfig) Validate() error {
+	var errs []error
+	if err := validateAPIBase("ClientConfig.APIBase", c.APIBase); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Tokens == nil {
+		errs = append(errs, errors.New("pathupdate: ClientConfig.Tokens is nil: use NewStableTokenSource (or classic, static, file)"))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("pathupdate: ClientConfig.Timeout is %v: use a positive duration or 0 for the default %v", c.Timeout, DefaultCallTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Client calls logistics.updatePath over HTTPS. It is safe for concurrent
+// use.
+type Client struct {
+	cfg ClientConfig
+	hc  *http.Client
+	url string // updatePath URL without the access_token
+}
+
+// NewClient returns a Client for cfg (defaults filled in).
+func NewClient(cfg ClientConfig) (*Client, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, hc: noRedirects(cfg.HTTPClient), url: cfg.APIBase + updatePathPath}, nil
+}
+
+// NewHTTPClient returns an http.Client tuned for many concurrent calls to
+// one host: connections kept and reused (up to 256 idle per host), bounded
+// dial, TLS handshake and response-header waits, HTTP/2 when the server
+// offers it, proxies from the environment. timeout bounds a whole request
+// (0: no bound beyond the callers' contexts).
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	headerTimeout := 30 * time.Second
+	if timeout > 0 {
+		headerTimeout = min(headerTimeout, timeout)
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: headerTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// UpdatePath delivers ev and classifies the answer. When WeChat refuses the
+// access_token (40001, 40014, 42001, 41001) the token is invalidated and
+// the call retried once with a fresh one; a second refusal is TokenInvalid.
+//
+// Non-200 answers are Transient, 4xx included: WeChat itself answers every
+// error with HTTP 200 and an errcode, so a non-200 comes from something in
+// between (a gateway, proxy or load balancer) and says nothing about the
+// event; dead-lettering on it would lose events to an infrastructure fault.
+// A cancelled ctx gives Transient with Err wrapping ctx.Err().
+func (c *Client) UpdatePath(ctx context.Context, ev Event) Outcome {
+	start := c.cfg.Now()
+	body := ev.Encode()
+	o, tok := c.attempt(ctx, body)
+	attempts := 1
+	if o.Kind == TokenInvalid && tok != "" {
+		c.cfg.Tokens.Invalidate(ctx, tok)
+		o, tok = c.attempt(ctx, body)
+		attempts = 2
+		if o.Kind == TokenInvalid && tok != "" {
+			// Let the next call start from a fresh token too.
+			c.cfg.Tokens.Invalidate(ctx, tok)
+		}
+	}
+	c.cfg.Logger.Debug().Str("waybill_id", ev.WaybillID).Stringer("kind", o.Kind).
+		Int("errcode", o.ErrCode).Int("http_status", o.HTTPStatus).Int("attempts", attempts).
+		Dur("duration", c.cfg.Now().Sub(start)).Err(o.Err).Msg("updatePath")
+	return o
+}
+
+// attempt makes one call with a token from the source; tok is the token
+// used, "" when none was had.
+func (c *Client) attempt(ctx context.Context, body []byte) (Outcome, Secret) {
+	tok, err := c.cfg.Tokens.Token(ctx)
+	if err != nil {
+		return tokenOutcome(ctx, err), ""
+	}
+	return c.post(ctx, tok, body), tok
+}
+
+// tokenOutcome maps a TokenSource error to an Outcome.
+func tokenOutcome(ctx context.Context, err error) Outcome {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return Outcome{Kind: te.Kind(), Err: err}
+	}
+	return Outcome{Kind: Transient, Err: withCtxErr(ctx, err)}
+}
+
+// withCtxErr makes sure err wraps ctx.Err() when ctx is done, so callers
+// can tell a cancellation from a failure with errors.Is.
+func withCtxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
+}
+
+func (c *Client) post(ctx context.Context, tok Secret, body []byte) Outcome {
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	u := c.url + "?access_token=" + url.QueryEscape(tok.Reveal())
+	req, err := http.NewRequestWithContext(cctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return Outcome{Kind: Transient, Err: redactURLError(err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Outcome{Kind: Transient, Err: withCtxErr(ctx, redactURLError(err))}
+	}
+	raw, status, err := readAnswer(resp)
+	if err != nil {
+		return Outcome{Kind: Transient, HTTPStatus: status, Err: withCtxErr(ctx, redactURLError(err))}
+	}
+	if status != http.StatusOK {
+		return Outcome{Kind: Transient, HTTPStatus: status}
+	}
+	var a struct {
+		ErrCode *int   `json:"errcode"`
+		ErrMsg  string `json:"errmsg"`
+	}
+	if err := decodeJSON(raw, &a); err != nil {
+		return Outcome{Kind: Transient, HTTPStatus: status, Err: err}
+	}
+	code := 0 // some APIs leave errcode out on success
+	if a.ErrCode != nil {
+		code = *a.ErrCode
+	}
+	return Outcome{Kind: Classify(code), ErrCode: code, ErrMsg: scrubSecrets(a.ErrMsg, tok), HTTPStatus: status}
+}
+
+// readAnswer reads at most maxAnswerSize of resp's body, then drains a
+// bounded rest and closes it so the connection can be reused.
+func readAnswer(resp *http.Response) ([]byte, int, error) {
+	defer func() {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerSize))
+		_ = resp.Body.Close()
+	}()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerSize))
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("reading the answer (HTTP %d): %w", resp.StatusCode, err)
+	}
+	return b, resp.StatusCode, nil
+}
+
+// decodeJSON decodes an answer body. The error names the size but never
+// quotes the body, which could echo anything.
+func decodeJSON(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("answer is not JSON (%d bytes): %w", len(b), err)
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+package pathupdate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Defaults and limits of the publisher.
+const (
+	DefaultMaxPending = 1024
+	DefaultAckTimeout = 5 * time.Second
+	// MaxLineBytes is the longest JSON line PublishLines reads; a longer
+	// line counts as invalid (far beyond any valid event).
+	MaxLineBytes = 1 << 20
+	// MaxLineErrors is how many LineErrors a Summary keeps (the first ones).
+	MaxLineErrors = 100
+	// ProgressEvery is how many lines PublishLines settles between two
+	// calls of its progress function.
+	ProgressEvery = 1000
+	// MaxMsgIDLen bounds a caller-given Nats-Msg-Id.
+	MaxMsgIDLen = 256
+)
+
+// PublisherConfig configures a Publisher. The zero value is usable.
+type PublisherConfig struct {
+	// MaxPending bounds the publishes PublishLines has in flight without a
+	// PubAck; default DefaultMaxPending (1024).
+	MaxPending int
+	// AckTimeout is how long one publish waits for its PubAck; default
+	// DefaultAckTimeout (5s). A shorter deadline on the caller's context
+	// wins for Publish.
+	AckTimeout time.Duration
+	// Logger; default zerolog.Nop().
+	Logger zerolog.Logger
+}
+
+// WithDefaults returns a copy of c with every unset field at its default.
+func (c PublisherConfig) WithDefaults() PublisherConfig {
+	if c.MaxPending == 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = DefaultAckTimeout
+	}
+	return c
+}
+
+// Validate reports the first field of c (after WithDefaults) that is wrong.
+func (c PublisherConfig) Validate() error {
+	if c.MaxPending < 1 {
+		return fmt.Errorf("PublisherConfig.MaxPending is %d: use a positive count (default %d)", c.MaxPending, DefaultMaxPending)
+	}
+	if c.AckTimeout <= 0 {
+		return fmt.Errorf("PublisherConfig.AckTimeout is %s: use a positive duration (default %s)", c.AckTimeout, DefaultAckTimeout)
+	}
+	return nil
+}
+
+// Publisher publishes trace events to LOGISTICS_TRACE and waits for each
+// PubAck. It is safe for concurrent use. It creates no streams: a worker
+// (or EnsureStreams) does.
+type Publisher struct {
+	js  jetstream.JetStream
+	cfg PublisherConfig
+	log zerolog.Logger
+}
+
+// NewPublisher returns a Publisher on js, a handle the caller owns (and
+// closes). Any js works: PublishLines bounds its own pending acks.
+func NewPublisher(js jetstream.JetStream, cfg PublisherConfig) (*Publisher, error) {
+	if js == nil {
+		return nil, errors.New("NewPublisher: nil jetstream.JetStream")
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Publisher{js: js, cfg: cfg, log: cfg.Logger}, nil
+}
+
+// PublishResult is what the stream answered to one publish.
+type PublishResult struct {
+	Seq       uint64 // stream sequence; of the earlier copy when Duplicate
+	Duplicate bool   // the stream already held this Nats-Msg-Id within its duplicate window
+	MsgID     string // the Nats-Msg-Id sent
+}
+
+// Publish validates ev, publishes its canonical encoding (Event.Encode) to
+// TraceSubject(ev.WaybillID) with Nats-Msg-Id = ev.ID(), and waits for the
+// PubAck. An invalid event is refused with an error matching
+// ErrInvalidEvent and nothing is published. Publishing the same event
+// again within the stream's duplicate window stores nothing and answers
+// Duplicate.
+func (p *Publisher) Publish(ctx context.Context, ev Event) (PublishResult, error) {
+	return p.PublishWithID(ctx, ev, "")
+}
+
+// PublishWithID is Publish with a caller-chosen Nats-Msg-Id (an upstream
+// idempotency key, say); an empty msgID means ev.ID(). The id must be a
+// single line of at most MaxMsgIDLen bytes.
+func (p *Publisher) PublishWithID(ctx context.Context, ev Event, msgID string) (PublishResult, error) {
+	if err := validateForPublish(ev); err != nil {
+		return PublishResult{}, err
+	}
+	if msgID == "" {
+		msgID = ev.ID()
+	} else if err := checkMsgID(msgID); err != nil {
+		return PublishResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
+	defer cancel()
+	subject := TraceSubject(ev.WaybillID)
+	ack, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: ev.Encode()},
+		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
+	if err != nil {
+		return PublishResult{MsgID: msgID}, publishError(subject, err)
+	}
+	if ack.Duplicate {
+		p.log.Debug().Str("subject", subject).Str("msg_id", msgID).Uint64("seq", ack.Sequence).Msg("duplicate publish, stored once")
+	}
+	return PublishResult{Seq: ack.Sequence, Duplicate: ack.Duplicate, MsgID: msgID}, nil
+}
+
+// validateForPublish makes sure the error matches ErrInvalidEvent whoever wrote it.
+func validateForPublish(ev Event) error {
+	err := ev.Validate()
+	if err == nil || errors.Is(err, ErrInvalidEvent) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+}
+
+func checkMsgID(id string) error {
+	if len(id) > MaxMsgIDLen {
+		return fmt.Errorf("message id is %d bytes long, more than %d", len(id), MaxMsgIDLen)
+	}
+	// A header value cannot hold a line break, and leading or trailing
+	// blanks would be trimmed on the way, changing the id.
+	if strings.ContainsAny(id, "\r\n\x00") || strings.TrimSpace(id) != id {
+		return fmt.Errorf("message id %q must be one line without leading or trailing blanks", id)
+	}
+	return nil
+}
+
+// publishError explains the one failure a producer meets first: no stream.
+func publishError(subject string, err error) error {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return fmt.Errorf("publish to %s: no JetStream stream answered: stream %s is missing or JetStream is off "+
+			"(a pathupdate worker creates the stream when it starts): %w", subject, TraceStream, err)
+	}
+	return fmt.Errorf("publish to %s: %w", subject, err)
+}
+
+// Summary counts what PublishLines did with its input.
+type Summary struct {
+	Accepted   int         // stored by the stream
+	Duplicates int         // already in the stream (same Nats-Msg-Id within the duplicate window)
+	Invalid    int         // lines that are not a valid event: not published
+	Failed     int         // valid events whose publish was not acknowledged (they may or may not be stored; publishing them again is safe)
+	Errors     []LineError // the first MaxLineErrors invalid or failed lines
+}
+
+// LineError is why one input line was not stored. Err matches
+// ErrInvalidEvent for an invalid line.
+type LineError struct {
+	Line int // 1-based, blank lines counted
+	Err  error
+}
+
+func (e LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+func (e LineError) Unwrap() error { return e.Err }
+
+// PublishLines reads JSON lines from r (one event a line, blank lines
+// skipped, lines up to MaxLineBytes) and publishes every valid one as
+// Publish would, asynchronously with at most MaxPending unacknowledged.
+// Invalid lines are counted with their line numbers and not published.
+// Every PubAck is awaited (each for at most AckTimeout), also after ctx is
+// cancelled or reading fails, so the Summary is exact. The error is non-nil
+// only for a reading failure or ctx; publish failures are counted in
+// Summary.Failed. progress, if not nil, is called every ProgressEvery lines
+// and once at the end, never concurrently.
+func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func(Summary)) (Summary, error) {
+	if progress == nil {
+		progress = func(Summary) {}
+	}
+	settle := make(chan pendingLine, p.cfg.MaxPending)
+	slots := make(chan struct{}, p.cfg.MaxPending)
+	done := make(chan Summary)
+	go p.settleLines(settle, slots, progress, done)
+
+	err := p.sendLines(ctx, r, settle, slots)
+	close(settle)
+	sum := <-done
+	progress(cloneSummary(sum))
+	return sum, err
+}
+
+// pendingLine is one non-blank line on its way to the settling goroutine,
+// in input order.
+type pendingLine struct {
+	line     int
+	ack      jetstream.PubAckFuture // nil when the line never reached the server
+	deadline time.Time
+	invalid  error // the line is not a valid event
+	failed   error // the publish call itself failed
+}
+
+// sendLines reads r and hands every non-blank line to settle, taking a
+// slot per publish in flight (the settling goroutine frees it).
+func (p *Publisher) sendLines(ctx context.Context, r io.Reader, settle chan<- pendingLine, slots chan struct{}) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	for n := 1; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("publish lines: stopped before line %d: %w", n, err)
+		}
+		line, tooLong, err := readLine(br, buf[:0])
+		buf = line
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("publish lines: read line %d: %w", n, err)
+		}
+		if tooLong {
+			settle <- pendingLine{line: n, invalid: fmt.Errorf("%w: line longer than %d bytes", ErrInvalidEvent, MaxLineBytes)}
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		ev, err := DecodeEvent(line)
+		if err == nil {
+			err = validateForPublish(ev) // DecodeEvent validates; this only guarantees the sentinel
+		}
+		if err != nil {
+			settle <- pendingLine{line: n, invalid: err}
+			continue
+		}
+		// A line read after cancellation is not published, even with a free
+		// slot (select would pick at random).
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("publish lines: stopped at line %d: %w", n, err)
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("publish lines: stopped before line %d: %w", n, ctx.Err())
+		}
+		settle <- p.sendAsync(ev, n)
+	}
+}
+
+// sendAsync publishes one event without waiting for its PubAck. A handle
+// with its own (lower) async limit stalls us: try again until AckTimeout.
+func (p *Publisher) sendAsync(ev Event, n int) pendingLine {
+	deadline := time.Now().Add(p.cfg.AckTimeout)
+	msgID := ev.ID()
+	subject := TraceSubject(ev.WaybillID)
+	data := ev.Encode()
+	for {
+		ack, err := p.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data},
+			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
+		if err == nil {
+			return pendingLine{line: n, ack: ack, deadline: deadline}
+		}
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) {
+			return pendingLine{line: n, failed: publishError(subject, err)}
+		}
+	}
+}
+
+// settleLines awaits every pending line in input order, counts it, frees
+// its slot, and sends the final Summary on done.
+func (p *Publisher) settleLines(settle <-chan pendingLine, slots <-chan struct{}, progress func(Summary), done chan<- Summary) {
+	var sum Summary
+	fail := func(line int, err error) {
+		if len(sum.Errors) < MaxLineErrors {
+			sum.Errors = append(sum.Errors, LineError{Line: line, Err: err})
+		}
+	}
+	settled := 0
+	for pl := range settle {
+		switch {
+		case pl.invalid != nil:
+			sum.Invalid++
+			fail(pl.line, pl.invalid)
+		case pl.failed != nil:
+			sum.Failed++
+			fail(pl.line, pl.failed)
+			<-slots
+		default:
+			ack, err := awaitAck(pl.ack, pl.deadline)
+			switch {
+			case err != nil:
+				sum.Failed++
+				fail(pl.line, err)
+				p.log.Debug().Int("line", pl.line).Err(err).Msg("publish not acknowledged")
+			case ack.Duplicate:
+				sum.Duplicates++
+			default:
+				sum.Accepted++
+			}
+			<-slots
+		}
+		if settled++; settled%ProgressEvery == 0 {
+			progress(cloneSummary(sum))
+		}
+	}
+	done <- sum
+}
+
+func awaitAck(f jetstream.PubAckFuture, deadline time.Time) (*jetstream.PubAck, error) {
+	subject := f.Msg().Subject
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, publishError(subject, err)
+	default:
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, publishError(subject, err)
+	case <-timer.C:
+		return nil, fmt.Errorf("publish to %s: no PubAck within the ack timeout: %w", subject, jetstream.ErrAsyncPublishTimeout)
+	}
+}
+
+// readLine reads one line into buf without its line ending. A line longer
+// than MaxLineBytes is consumed whole and reported tooLong. At the end of
+// the input it returns io.EOF with no line.
+func readLine(br *bufio.Reader, buf []byte) (line []byte, tooLong bool, err error) {
+	for {
+		frag, more, err := br.ReadLine()
+		if err != nil {
+			return buf, tooLong, err
+		}
+		if !tooLong {
+			if len(buf)+len(frag) > MaxLineBytes {
+				tooLong, buf = true, buf[:0]
+			} else {
+				buf = append(buf, frag...)
+			}
+		}
+		if !more {
+			return buf, tooLong, nil
+		}
+	}
+}
+
+// cloneSummary gives progress a copy the settling goroutine never touches.
+func cloneSummary(s Summary) Summary {
+	s.Errors = slices.Clone(s.Errors)
+	return s
+}

@@ -1,0 +1,46 @@
+package pathupdate
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+)
+
+// redactedText is what a Secret prints as, whatever asks.
+const redactedText = "[redacted]"
+
+// Secret holds a credential (app secret, access_token). It prints as
+// "[redacted]" in every fmt verb (%v %s %q %x %d %#v ...), in JSON, as text
+// and in zerolog and slog, so a Secret that ends up in a log call or an
+// error by mistake does not leak. Only Reveal gives the value, and only the
+// code that puts it on the wire calls it. It unmarshals from a plain JSON
+// string, so config files can hold one.
+//
+// Gaps no method can close: fmt prints an unexported struct field of a
+// string type without calling its methods (so types here that hold a Secret
+// in an unexported field implement fmt.Formatter themselves), and
+// encoding/json writes map keys of a string type as they are (never use a
+// Secret as a map key).
+type Secret string
+
+// Reveal returns the credential itself. Call it only to put it on the wire.
+func (s Secret) Reveal() string { return string(s) }
+
+// String implements fmt.Stringer.
+func (Secret) String() string { return redactedText }
+
+// GoString implements fmt.GoStringer (%#v).
+func (Secret) GoString() string { return redactedText }
+
+// Format implements fmt.Formatter so that no verb, %x and %d included,
+// reaches the underlying string.
+func (Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redactedText) }
+
+// MarshalJSON implements json.Marshaler; zerolog's Interface/Any use it.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redactedText + `"`), nil }
+
+// MarshalText implements encoding.TextMarshaler.
+func (Secret) MarshalText() ([]byte, error) { return []byte(redactedText), nil }
+
+// LogValue implements slog.LogValuer.
+func (Secret) LogValue() slog.Value { return slog.StringValue(redactedText) }

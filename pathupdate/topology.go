@@ -1,0 +1,338 @@
+package pathupdate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the two streams and the subjects producers and dead letters use
+// (CONTRACT.md "NATS subjects and streams").
+const (
+	TraceStream             = "LOGISTICS_TRACE"
+	DeadLetterStream        = "LOGISTICS_DEADLETTER"
+	TraceSubjectPrefix      = "logistics.trace."
+	DeadLetterSubjectPrefix = "logistics.deadletter."
+)
+
+// Defaults of StreamsConfig.
+const (
+	DefaultReplicas   = 1
+	DefaultPartitions = 8
+	DefaultDuplicates = 2 * time.Minute
+	// MaxPartitions bounds StreamsConfig.Partitions: every partition is a
+	// consumer somewhere, and more than this buys no parallelism a WeChat
+	// app's quota could absorb.
+	MaxPartitions = 1024
+	// MaxReplicas is the largest replica count JetStream supports.
+	MaxReplicas = 5
+)
+
+// TraceSubject is the subject a producer publishes waybillID's events to.
+func TraceSubject(waybillID string) string { return TraceSubjectPrefix + waybillID }
+
+// DeadLetterSubject is the subject waybillID's dead letters are stored on.
+func DeadLetterSubject(waybillID string) string { return DeadLetterSubjectPrefix + waybillID }
+
+// StreamsConfig sets how EnsureStreams creates or updates LOGISTICS_TRACE
+// and LOGISTICS_DEADLETTER. The zero value is usable: WithDefaults fills it.
+type StreamsConfig struct {
+	// Replicas of both streams; default DefaultReplicas (1). Use 3 on a
+	// cluster. Can be changed on an existing stream.
+	Replicas int
+	// Partitions of the trace stream; default DefaultPartitions (8). The
+	// count is baked into every stored subject when the stream is created
+	// and cannot change later: EnsureStreams refuses a different count with
+	// a *PartitionsMismatchError.
+	Partitions int
+	// MaxAge of a trace event; default 0 = kept until MaxBytes is reached.
+	// Age-based removal deletes events whether or not a worker delivered
+	// them, so set it well above the longest outage you want to ride out.
+	MaxAge time.Duration
+	// MaxBytes of the trace stream; default -1 = unlimited. When full the
+	// stream refuses publishes (DiscardNew) rather than dropping events.
+	MaxBytes int64
+	// Duplicates is the Nats-Msg-Id window of both streams; default
+	// DefaultDuplicates (2m). It must outlast a worker's AckWait so a crash
+	// between a dead letter's PubAck and the original's Ack stays harmless.
+	Duplicates time.Duration
+	// DeadLetterMaxAge of a dead letter; default 0 = kept until an operator
+	// replays or purges it.
+	DeadLetterMaxAge time.Duration
+	// DeadLetterMaxBytes of the dead-letter stream; default -1 = unlimited.
+	// When full, dead-lettering fails and the worker keeps the event.
+	DeadLetterMaxBytes int64
+	// Storage of both streams; default jetstream.FileStorage (the zero
+	// value). Cannot be changed on an existing stream.
+	Storage jetstream.StorageType
+}
+
+// WithDefaults returns a copy of c with every unset field at its default.
+func (c StreamsConfig) WithDefaults() StreamsConfig {
+	if c.Replicas == 0 {
+		c.Replicas = DefaultReplicas
+	}
+	if c.Partitions == 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = -1
+	}
+	if c.Duplicates == 0 {
+		c.Duplicates = DefaultDuplicates
+	}
+	if c.DeadLetterMaxBytes == 0 {
+		c.DeadLetterMaxBytes = -1
+	}
+	return c
+}
+
+// Validate reports the first field of c (after WithDefaults) that the
+// server would refuse or that would break delivery.
+func (c StreamsConfig) Validate() error {
+	switch {
+	case c.Replicas < 1 || c.Replicas > MaxReplicas:
+		return fmt.Errorf("StreamsConfig.Replicas is %d: use 1 to %d (1 on a single server, 3 on a cluster)", c.Replicas, MaxReplicas)
+	case c.Partitions < 1 || c.Partitions > MaxPartitions:
+		return fmt.Errorf("StreamsConfig.Partitions is %d: use 1 to %d", c.Partitions, MaxPartitions)
+	case c.MaxAge < 0:
+		return fmt.Errorf("StreamsConfig.MaxAge is %s: use 0 (unlimited) or a positive duration", c.MaxAge)
+	case c.MaxBytes != -1 && c.MaxBytes <= 0:
+		return fmt.Errorf("StreamsConfig.MaxBytes is %d: use -1 (unlimited) or a positive size", c.MaxBytes)
+	case c.Duplicates <= 0:
+		return fmt.Errorf("StreamsConfig.Duplicates is %s: use a positive duration (default %s)", c.Duplicates, DefaultDuplicates)
+	case c.MaxAge > 0 && c.Duplicates > c.MaxAge:
+		return fmt.Errorf("StreamsConfig.Duplicates (%s) exceeds MaxAge (%s): the server refuses a dedup window longer than the stream keeps messages", c.Duplicates, c.MaxAge)
+	case c.DeadLetterMaxAge < 0:
+		return fmt.Errorf("StreamsConfig.DeadLetterMaxAge is %s: use 0 (unlimited) or a positive duration", c.DeadLetterMaxAge)
+	case c.DeadLetterMaxAge > 0 && c.Duplicates > c.DeadLetterMaxAge:
+		return fmt.Errorf("StreamsConfig.Duplicates (%s) exceeds DeadLetterMaxAge (%s): the server refuses a dedup window longer than the stream keeps messages", c.Duplicates, c.DeadLetterMaxAge)
+	case c.DeadLetterMaxBytes != -1 && c.DeadLetterMaxBytes <= 0:
+		return fmt.Errorf("StreamsConfig.DeadLetterMaxBytes is %d: use -1 (unlimited) or a positive size", c.DeadLetterMaxBytes)
+	case c.Storage != jetstream.FileStorage && c.Storage != jetstream.MemoryStorage:
+		return fmt.Errorf("StreamsConfig.Storage is %d: use jetstream.FileStorage or jetstream.MemoryStorage", c.Storage)
+	}
+	return nil
+}
+
+// PartitionsMismatchError says the trace stream exists with a partition
+// count other than the one asked for. Changing it means re-partitioning
+// (a new stream), which EnsureStreams never does on its own.
+type PartitionsMismatchError struct {
+	Existing, Requested int
+}
+
+func (e *PartitionsMismatchError) Error() string {
+	return fmt.Sprintf("stream %s exists with %d partitions, %d requested: the partition count is fixed at creation; "+
+		"start with --partitions %d, or drain and delete the stream to re-partition",
+		TraceStream, e.Existing, e.Requested, e.Existing)
+}
+
+// traceTransformDestination is where the trace stream stores an event
+// published on logistics.trace.<waybill>: <p>.logistics.trace.<waybill>,
+// p = FNV-32a(waybill) mod partitions. The partition comes first because
+// stored subjects then never match the stream's own subject
+// (logistics.trace.*, three tokens), so nobody can publish straight into a
+// partition, and because it is the layout partitioned consumer groups
+// (orbit.go pcgroups: filters "<p>.>") expect.
+func traceTransformDestination(partitions int) string {
+	return fmt.Sprintf("{{partition(%d,1)}}.%s{{wildcard(1)}}", partitions, TraceSubjectPrefix)
+}
+
+// partitionsInDestination reads the count back from a stored transform;
+// the server keeps the destination as given, spacing included.
+var partitionsInDestination = regexp.MustCompile(
+	`^\{\{\s*partition\(\s*(\d+)\s*,\s*1\s*\)\s*\}\}\.` + regexp.QuoteMeta(TraceSubjectPrefix) + `\{\{\s*wildcard\(\s*1\s*\)\s*\}\}$`)
+
+// PartitionFilter is the consumer filter subject of partition p, 0 <= p <
+// Partitions: "<p>.logistics.trace.*".
+func PartitionFilter(p int) string {
+	return strconv.Itoa(p) + "." + TraceSubjectPrefix + "*"
+}
+
+// WaybillFromSubject returns the last token of a subject: the waybill of a
+// stored trace subject (<p>.logistics.trace.<waybill>), of a publish
+// subject, or of a dead-letter subject.
+func WaybillFromSubject(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
+}
+
+func traceStreamConfig(c StreamsConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        TraceStream,
+		Description: "pathupdate: waybill trace events waiting for delivery to WeChat logistics.updatePath",
+		Subjects:    []string{TraceSubjectPrefix + "*"},
+		SubjectTransform: &jetstream.SubjectTransformConfig{
+			Source:      TraceSubjectPrefix + "*",
+			Destination: traceTransformDestination(c.Partitions),
+		},
+		Retention: jetstream.LimitsPolicy,
+		// A work stream must never drop an event silently: when full it
+		// refuses the publish and the producer sees the error.
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      c.MaxAge,
+		MaxBytes:    c.MaxBytes,
+		MaxMsgs:     -1,
+		Duplicates:  c.Duplicates,
+		Storage:     c.Storage,
+		Replicas:    c.Replicas,
+		AllowDirect: true,
+	}
+}
+
+func deadLetterStreamConfig(c StreamsConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        DeadLetterStream,
+		Description: "pathupdate: events WeChat refused or that could not be delivered, kept for operators to inspect, replay or purge",
+		Subjects:    []string{DeadLetterSubjectPrefix + "*"},
+		Retention:   jetstream.LimitsPolicy,
+		// A full dead-letter stream refuses the write, so the worker keeps
+		// the event instead of losing it.
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      c.DeadLetterMaxAge,
+		MaxBytes:    c.DeadLetterMaxBytes,
+		MaxMsgs:     -1,
+		Duplicates:  c.Duplicates,
+		Storage:     c.Storage,
+		Replicas:    c.Replicas,
+		AllowDirect: true,
+		// Operators remove single records after replay or purge; nothing
+		// may collapse a waybill's dead letters into one.
+		AllowRollup: false,
+		DenyDelete:  false,
+		DenyPurge:   false,
+	}
+}
+
+// EnsureStreams creates LOGISTICS_TRACE and LOGISTICS_DEADLETTER, or
+// updates them to cfg (after WithDefaults) when they exist. It is
+// idempotent and safe for several workers starting at once. It refuses to
+// change the trace stream's partition count (*PartitionsMismatchError) or
+// to take over a trace stream whose subject transform it did not write.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) error {
+	if js == nil {
+		return errors.New("EnsureStreams: nil jetstream.JetStream")
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	checkTrace := func(have jetstream.StreamConfig) error {
+		existing, err := partitionsOf(have)
+		if err != nil {
+			return err
+		}
+		if existing != cfg.Partitions {
+			return &PartitionsMismatchError{Existing: existing, Requested: cfg.Partitions}
+		}
+		return nil
+	}
+	if err := ensureStream(ctx, js, traceStreamConfig(cfg), checkTrace); err != nil {
+		return err
+	}
+	return ensureStream(ctx, js, deadLetterStreamConfig(cfg), nil)
+}
+
+// TracePartitions reads the partition count of the existing trace stream,
+// for workers and status reports that did not create it.
+func TracePartitions(ctx context.Context, js jetstream.JetStream) (int, error) {
+	s, err := js.Stream(ctx, TraceStream)
+	if err != nil {
+		return 0, fmt.Errorf("look up stream %s: %w", TraceStream, err)
+	}
+	return partitionsOf(s.CachedInfo().Config)
+}
+
+func partitionsOf(have jetstream.StreamConfig) (int, error) {
+	var dest string
+	if have.SubjectTransform != nil {
+		dest = have.SubjectTransform.Destination
+	}
+	m := partitionsInDestination.FindStringSubmatch(dest)
+	if m == nil {
+		return 0, fmt.Errorf("stream %s has subject transform destination %q, not the %q layout pathupdate stores events in: "+
+			"it was created by something else; move it aside (or delete it) and let pathupdate create it",
+			TraceStream, dest, traceTransformDestination(DefaultPartitions))
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: partition count in %q: %w", TraceStream, dest, err)
+	}
+	return n, nil
+}
+
+// ensureStream creates want, or checks the existing stream with check and
+// updates it to want.
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, check func(jetstream.StreamConfig) error) error {
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, want)
+		if err == nil {
+			return waitStreamLeader(ctx, js, want)
+		}
+		// The server answers "name in use" when another worker created the
+		// stream since our look-up with a config other than ours: fall
+		// through to check and update it.
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("create stream %s: %w", want.Name, err)
+		}
+		s, err = js.Stream(ctx, want.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", want.Name, err)
+	}
+	if check != nil {
+		if err := check(s.CachedInfo().Config); err != nil {
+			return err
+		}
+	}
+	if _, err := js.UpdateStream(ctx, want); err != nil {
+		return fmt.Errorf("update stream %s (replicas %d, storage %s): %w", want.Name, want.Replicas, want.Storage, err)
+	}
+	return waitStreamLeader(ctx, js, want)
+}
+
+// StreamLeaderTimeout bounds how long EnsureStreams waits for a created or
+// updated stream to have a leader with the requested replicas.
+const StreamLeaderTimeout = 30 * time.Second
+
+// waitStreamLeader returns once the stream has a leader and the requested
+// number of peers. On a cluster a new stream, or one whose replica count
+// just changed, has no leader for a moment, and a publish sent then gets
+// no answer at all (seen: R1 -> R3 left ~1 s without a leader); waiting
+// here means a worker that returned from EnsureStreams can use the
+// streams. It polls: the server offers no event a client can wait on
+// without extra permissions.
+func waitStreamLeader(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	ctx, cancel := context.WithTimeout(ctx, StreamLeaderTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// A stream without a leader may leave an info request unanswered:
+		// bound each look.
+		pollCtx, pollCancel := context.WithTimeout(ctx, time.Second)
+		s, err := js.Stream(pollCtx, want.Name)
+		pollCancel()
+		if err == nil {
+			ci := s.CachedInfo().Cluster
+			if ci == nil || ci.Leader != "" && len(ci.Replicas) == want.Replicas-1 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("stream %s: no leader with %d replicas yet: %w", want.Name, want.Replicas, err)
+		case <-tick.C:
+		}
+	}
+}

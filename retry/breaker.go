@@ -1,0 +1,398 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pathupdate/pathupdate/pathupdate"
+)
+
+// BreakerState is the state of a Breaker.
+type BreakerState int
+
+const (
+	// Closed: calls go through.
+	Closed BreakerState = iota
+	// Open: calls wait until the open period ends.
+	Open
+	// HalfOpen: one probe call is out; everyone else waits for its result.
+	HalfOpen
+)
+
+func (s BreakerState) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half_open"
+	}
+	return fmt.Sprintf("breaker_state(%d)", int(s))
+}
+
+// Breaker defaults.
+const (
+	ThresholdDefault    = 5
+	OpenInitialDefault  = time.Second
+	OpenMaxDefault      = 30 * time.Second
+	ProbeTimeoutDefault = time.Minute
+	// MinuteQuotaJitter bounds the random delay added after the next minute
+	// starts when WeChat answers 45011, so that many workers do not all
+	// probe in the same millisecond.
+	MinuteQuotaJitter = time.Second
+)
+
+// BreakerConfig configures a Breaker. Zero fields take their defaults.
+type BreakerConfig struct {
+	// Threshold is how many consecutive failures that are not specific to
+	// an event open the breaker. Default 5.
+	Threshold int
+	// OpenInitial is the first open period. Default 1s.
+	OpenInitial time.Duration
+	// OpenMax caps the open period, which doubles on each failed probe.
+	// Default 30s.
+	OpenMax time.Duration
+	// ProbeTimeout is how long the probe may stay out without Record or
+	// Release before another waiter is let through as the probe: a lost
+	// probe (a panic, a forgotten Release) must not pause delivery forever.
+	// Default 1m.
+	ProbeTimeout time.Duration
+	// Now is the clock. Default time.Now. Waiting uses real timers; with an
+	// injected clock a waiter re-reads Now when its timer fires.
+	Now func() time.Time
+	// Logger receives state changes. Default: no logging.
+	Logger zerolog.Logger
+	// OnChange, when set, is called on every state change, outside the
+	// breaker's lock and in the order the changes happened.
+	OnChange func(from, to BreakerState)
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c BreakerConfig) WithDefaults() BreakerConfig {
+	if c.Threshold == 0 {
+		c.Threshold = ThresholdDefault
+	}
+	if c.OpenInitial == 0 {
+		c.OpenInitial = OpenInitialDefault
+	}
+	if c.OpenMax == 0 {
+		c.OpenMax = max(OpenMaxDefault, c.OpenInitial)
+	}
+	if c.ProbeTimeout == 0 {
+		c.ProbeTimeout = ProbeTimeoutDefault
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Validate checks a config after WithDefaults.
+func (c BreakerConfig) Validate() error {
+	var errs []error
+	if c.Threshold < 1 {
+		errs = append(errs, fmt.Errorf("retry: BreakerConfig.Threshold is %d: set it to 1 or more (default %d)", c.Threshold, ThresholdDefault))
+	}
+	if c.OpenInitial <= 0 {
+		errs = append(errs, fmt.Errorf("retry: BreakerConfig.OpenInitial is %s: set it above 0 (default %s)", c.OpenInitial, OpenInitialDefault))
+	}
+	if c.OpenMax < c.OpenInitial {
+		errs = append(errs, fmt.Errorf("retry: BreakerConfig.OpenMax %s is below OpenInitial %s: raise it (default %s)", c.OpenMax, c.OpenInitial, OpenMaxDefault))
+	}
+	if c.ProbeTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("retry: BreakerConfig.ProbeTimeout is %s: set it above 0 (default %s)", c.ProbeTimeout, ProbeTimeoutDefault))
+	}
+	return errors.Join(errs...)
+}
+
+// Breaker pauses all calls while the API fails for every event, and lets
+// one probe call find out when it works again. It is safe for concurrent
+// use.
+//
+// Protocol: every caller Waits before a call; a caller that Wait let
+// through then calls exactly one of Record (with the call's outcome) or
+// Release (no outcome, e.g. its context ended).
+type Breaker struct {
+	cfg BreakerConfig
+
+	mu            sync.Mutex
+	state         BreakerState
+	failures      int           // consecutive failures while closed
+	period        time.Duration // the open period last used; doubles on a failed probe
+	openUntil     time.Time     // when Open: the first probe may go at this time
+	probing       bool          // when HalfOpen: the probe is out
+	probeDeadline time.Time     // when probing: presumed lost after this
+	changed       chan struct{} // closed and replaced whenever waiters should look again
+	pending       []transition  // state changes not yet told to Logger/OnChange
+	notifying     bool          // a goroutine is draining pending
+}
+
+type transition struct {
+	from, to BreakerState
+	cause    string    // the outcome that caused it, for the log
+	until    time.Time // end of the open period when to is Open
+}
+
+// NewBreaker returns a closed breaker. It applies WithDefaults and panics if
+// the result does not Validate: a config is checked where it is read, and a
+// bad one reaching here is a programming error.
+func NewBreaker(cfg BreakerConfig) *Breaker {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	return &Breaker{cfg: cfg, changed: make(chan struct{})}
+}
+
+// State reports the current state. An open breaker whose period has ended
+// stays Open until a caller of Wait becomes the probe.
+func (b *Breaker) State() BreakerState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state
+}
+
+// OpenUntil reports when the current open period ends (zero unless Open),
+// for readiness reports and logs.
+func (b *Breaker) OpenUntil() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state != Open {
+		return time.Time{}
+	}
+	return b.openUntil
+}
+
+// Wait returns nil at once when the breaker is closed. When it is open it
+// blocks until the open period ends, then lets exactly one caller through
+// as the probe while the others wait for the probe's result: a success
+// closes the breaker and lets them all through, a failure opens it again.
+// It returns ctx.Err() if ctx ends first.
+func (b *Breaker) Wait(ctx context.Context) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		b.mu.Lock()
+		now := b.cfg.Now()
+		var wake time.Duration
+		switch b.state {
+		case Closed:
+			b.mu.Unlock()
+			return nil
+		case Open:
+			if !now.Before(b.openUntil) {
+				b.setStateLocked(HalfOpen, "", time.Time{})
+				b.probing = true
+				b.probeDeadline = now.Add(b.cfg.ProbeTimeout)
+				b.mu.Unlock()
+				b.notify()
+				return nil
+			}
+			wake = b.openUntil.Sub(now)
+		case HalfOpen:
+			if !b.probing || !now.Before(b.probeDeadline) {
+				if b.probing {
+					b.cfg.Logger.Warn().Dur("probe_timeout", b.cfg.ProbeTimeout).
+						Msg("circuit breaker: probe gave no result in time, sending another")
+				}
+				b.probing = true
+				b.probeDeadline = now.Add(b.cfg.ProbeTimeout)
+				b.mu.Unlock()
+				return nil
+			}
+			wake = b.probeDeadline.Sub(now)
+		}
+		changed := b.changed
+		b.mu.Unlock()
+
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if timer == nil {
+			timer = time.NewTimer(wake)
+		} else {
+			timer.Reset(wake) // Go >= 1.23: Reset after Stop needs no drain
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// Release gives back the probe slot of a caller that Wait let through and
+// that will not Record (its context ended before an answer). It is a no-op
+// unless the breaker is half-open; a caller that was not the probe must
+// still call it rather than Record, and at worst a second probe goes out.
+func (b *Breaker) Release() {
+	b.mu.Lock()
+	if b.state == HalfOpen && b.probing {
+		b.probing = false
+		b.broadcastLocked()
+	}
+	b.mu.Unlock()
+}
+
+// Record takes the outcome of a call that Wait let through.
+//
+// Event-specific answers (Delivered, Rejected) prove the API works: they
+// close the breaker. Every other Kind is a failure. While closed, Threshold
+// consecutive failures open it; ConfigBroken, 45009 (daily quota, OpenMax)
+// and 45011 (minute quota, until the next wall-clock minute) open it at
+// once. A failure while half-open opens it again for twice the last period,
+// up to OpenMax.
+//
+// counted reports whether the failure may be the event's own and is to be
+// charged to its budget: true only for a Transient (or unknown) outcome
+// recorded while closed that did not open the breaker.
+func (b *Breaker) Record(o pathupdate.Outcome) (counted bool) {
+	b.mu.Lock()
+	defer b.notify()
+	defer b.mu.Unlock()
+
+	now := b.cfg.Now()
+	if o.Kind.EventSpecific() {
+		b.failures = 0
+		b.period = 0
+		if b.state != Closed {
+			b.probing = false
+			b.setStateLocked(Closed, o.String(), time.Time{})
+		}
+		return false
+	}
+
+	switch b.state {
+	case Closed:
+		b.failures++
+		p := b.cfg.OpenInitial
+		until, at, immediate := b.quotaOpenLocked(o, now, p)
+		switch {
+		case immediate:
+			b.openLocked(until, at, o)
+		case o.Kind == pathupdate.ConfigBroken || b.failures >= b.cfg.Threshold:
+			b.openLocked(now.Add(p), p, o)
+		default:
+			return o.Kind != pathupdate.TokenInvalid && o.Kind != pathupdate.Throttled
+		}
+	case HalfOpen:
+		// The probe failed (or a call from before the breaker opened
+		// finished now; either way the API failed recently).
+		p := min(2*b.period, b.cfg.OpenMax)
+		until, at, immediate := b.quotaOpenLocked(o, now, p)
+		if !immediate {
+			until, at = now.Add(p), p
+		}
+		b.openLocked(until, at, o)
+	case Open:
+		// A call from before the breaker opened: already accounted for,
+		// unless it carries a quota answer that reaches further out.
+		if until, at, immediate := b.quotaOpenLocked(o, now, b.period); immediate && until.After(b.openUntil) {
+			b.openUntil, b.period = until, at
+			b.cfg.Logger.Warn().Str("cause", o.String()).Time("until", until).
+				Msg("circuit breaker: open period extended")
+		}
+	}
+	return false
+}
+
+// quotaOpenLocked says whether o is a quota answer that opens the breaker at
+// once, until when, and the period to double from on a later failed probe
+// (p unless the quota sets its own).
+func (b *Breaker) quotaOpenLocked(o pathupdate.Outcome, now time.Time, p time.Duration) (until time.Time, period time.Duration, ok bool) {
+	if o.Kind != pathupdate.Throttled {
+		return time.Time{}, 0, false
+	}
+	switch o.ErrCode {
+	case pathupdate.ErrcodeMinuteQuota:
+		// WeChat says "try next minute": the quota is per wall-clock minute.
+		next := now.Truncate(time.Minute).Add(time.Minute)
+		return next.Add(rand.N(MinuteQuotaJitter)), p, true
+	case pathupdate.ErrcodeDailyQuota:
+		return now.Add(b.cfg.OpenMax), b.cfg.OpenMax, true
+	}
+	return time.Time{}, 0, false
+}
+
+func (b *Breaker) openLocked(until time.Time, period time.Duration, o pathupdate.Outcome) {
+	b.failures = 0
+	b.period = period
+	b.openUntil = until
+	b.probing = false
+	b.setStateLocked(Open, o.String(), until)
+}
+
+// setStateLocked changes the state, wakes the waiters, and queues the change
+// for notify.
+func (b *Breaker) setStateLocked(to BreakerState, cause string, until time.Time) {
+	from := b.state
+	b.state = to
+	b.broadcastLocked()
+	b.pending = append(b.pending, transition{from: from, to: to, cause: cause, until: until})
+}
+
+func (b *Breaker) broadcastLocked() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// notify tells Logger and OnChange about queued changes, outside the lock
+// (OnChange may call State) and in order: only one goroutine drains at a
+// time, and one that finds another draining leaves its changes to it.
+func (b *Breaker) notify() {
+	b.mu.Lock()
+	if b.notifying {
+		b.mu.Unlock()
+		return
+	}
+	b.notifying = true
+	drained := false
+	defer func() {
+		if !drained { // OnChange panicked: let the next notify drain
+			b.mu.Lock()
+			b.notifying = false
+			b.mu.Unlock()
+		}
+	}()
+	for len(b.pending) > 0 {
+		t := b.pending[0]
+		b.pending = b.pending[1:]
+		b.mu.Unlock()
+		b.log(t)
+		if b.cfg.OnChange != nil {
+			b.cfg.OnChange(t.from, t.to)
+		}
+		b.mu.Lock()
+	}
+	// Cleared under the same lock that saw pending empty: a change queued
+	// after this point finds notifying false and drains itself.
+	b.notifying = false
+	drained = true
+	b.mu.Unlock()
+}
+
+func (b *Breaker) log(t transition) {
+	switch t.to {
+	case Open:
+		b.cfg.Logger.Warn().Str("from", t.from.String()).Str("cause", t.cause).Time("until", t.until).
+			Msg("circuit breaker open: delivery paused for every event")
+	case HalfOpen:
+		b.cfg.Logger.Info().Msg("circuit breaker half-open: sending one probe")
+	case Closed:
+		b.cfg.Logger.Info().Str("from", t.from.String()).Str("cause", t.cause).
+			Msg("circuit breaker closed: delivery resumed")
+	}
+}

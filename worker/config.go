@@ -1,0 +1,95 @@
+package worker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pathupdate/pathupdate/retry"
+)
+
+// Defaults of Config.
+const (
+	ConsumerDefault        = "pathupdate"
+	MaxInFlightDefault     = 1024
+	ConcurrencyDefault     = 64
+	AckWaitDefault         = 30 * time.Second
+	ShutdownTimeoutDefault = 10 * time.Second
+)
+
+// Config sets up a Worker. The zero value plus WithDefaults is usable.
+type Config struct {
+	// Consumer is the durable consumer name every worker of a deployment
+	// shares. Default ConsumerDefault.
+	Consumer string
+	// MaxInFlight bounds the messages held by this worker at once (the
+	// consumer's MaxAckPending): events queued in lanes, waiting for a
+	// retry or being delivered. It bounds memory. Default MaxInFlightDefault.
+	MaxInFlight int
+	// Concurrency bounds the API calls in progress at once. Default
+	// ConcurrencyDefault.
+	Concurrency int
+	// AckWait is how long JetStream waits for an ack before it redelivers;
+	// held messages are kept alive every AckWait/3. Default AckWaitDefault.
+	AckWait time.Duration
+	// ShutdownTimeout is how long Stop lets API calls in progress finish
+	// before it cancels them. Default ShutdownTimeoutDefault.
+	ShutdownTimeout time.Duration
+	// Retry decides what to do with each outcome. Default retry.Policy{}.WithDefaults().
+	Retry retry.Policy
+	// Breaker pauses delivery as a whole when the API fails for everything.
+	// Its Logger is replaced by Logger.
+	Breaker retry.BreakerConfig
+	// Logger receives one line per delivery failure and lifecycle events.
+	Logger zerolog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Consumer == "" {
+		c.Consumer = ConsumerDefault
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = MaxInFlightDefault
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = ConcurrencyDefault
+	}
+	if c.AckWait == 0 {
+		c.AckWait = AckWaitDefault
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = ShutdownTimeoutDefault
+	}
+	c.Retry = c.Retry.WithDefaults()
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Breaker.Now == nil {
+		c.Breaker.Now = c.Now
+	}
+	return c
+}
+
+// Validate reports the first setting that cannot work, naming it.
+func (c Config) Validate() error {
+	switch {
+	case c.Consumer == "":
+		return fmt.Errorf("worker: Consumer is empty: set a durable consumer name (default %q)", ConsumerDefault)
+	case c.MaxInFlight < 1:
+		return fmt.Errorf("worker: MaxInFlight %d must be at least 1", c.MaxInFlight)
+	case c.Concurrency < 1:
+		return fmt.Errorf("worker: Concurrency %d must be at least 1", c.Concurrency)
+	case c.AckWait < time.Second:
+		return fmt.Errorf("worker: AckWait %s is too short: use at least 1s (default %s)", c.AckWait, AckWaitDefault)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("worker: ShutdownTimeout %s must not be negative", c.ShutdownTimeout)
+	}
+	if err := c.Retry.Validate(); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	return nil
+}

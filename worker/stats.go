@@ -1,0 +1,71 @@
+package worker
+
+import (
+	"sync/atomic"
+
+	"github.com/pathupdate/pathupdate/retry"
+)
+
+// counters are the worker's running totals, read by Stats.
+type counters struct {
+	received            atomic.Uint64
+	delivered           atomic.Uint64
+	deliveredAfterRetry atomic.Uint64
+	retries             atomic.Uint64
+	paused              atomic.Uint64
+	invalid             atomic.Uint64
+	dlRejected          atomic.Uint64
+	dlInvalid           atomic.Uint64
+	dlExhausted         atomic.Uint64
+	redeliveriesMerged  atomic.Uint64
+	handedBack          atomic.Uint64
+}
+
+func (c *counters) deadLettered(reason string) {
+	switch reason {
+	case retry.ReasonRejected:
+		c.dlRejected.Add(1)
+	case retry.ReasonInvalidEvent:
+		c.dlInvalid.Add(1)
+	default:
+		c.dlExhausted.Add(1)
+	}
+}
+
+// Stats is a snapshot of what a worker has done since it started.
+type Stats struct {
+	Received            uint64 // messages taken from JetStream (redeliveries of held ones excluded)
+	Delivered           uint64 // acked after WeChat took them
+	DeliveredAfterRetry uint64 // of Delivered, those that needed more than one call
+	Retries             uint64 // transient failures retried
+	Paused              uint64 // failures that were not the event's fault
+	DeadLettered        map[string]uint64
+	RedeliveriesMerged  uint64 // redeliveries of a message already held
+	HandedBack          uint64 // Nak'ed at shutdown for another worker
+	Held                int    // messages held now
+	Lanes               int    // waybills with held messages now
+}
+
+// Stats returns a snapshot of the worker's counters.
+func (w *Worker) Stats() Stats {
+	w.mu.Lock()
+	heldN, lanes := len(w.held), len(w.lanes)
+	w.mu.Unlock()
+	c := &w.stats
+	return Stats{
+		Received:            c.received.Load(),
+		Delivered:           c.delivered.Load(),
+		DeliveredAfterRetry: c.deliveredAfterRetry.Load(),
+		Retries:             c.retries.Load(),
+		Paused:              c.paused.Load(),
+		DeadLettered: map[string]uint64{
+			retry.ReasonRejected:         c.dlRejected.Load(),
+			retry.ReasonInvalidEvent:     c.dlInvalid.Load(),
+			retry.ReasonRetriesExhausted: c.dlExhausted.Load(),
+		},
+		RedeliveriesMerged: c.redeliveriesMerged.Load(),
+		HandedBack:         c.handedBack.Load(),
+		Held:               heldN,
+		Lanes:              lanes,
+	}
+}

@@ -1,0 +1,216 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/internal/natstest"
+	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/retry"
+	"github.com/pathupdate/pathupdate/sandbox"
+	"github.com/pathupdate/pathupdate/worker"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// nats-server and net/http keep process-wide helpers alive.
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.func1"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+	)
+}
+
+// bundle is what a worker test needs: a real JetStream server with the
+// streams, the sandbox over real HTTP, and a way to start workers.
+type bundle struct {
+	js  jetstream.JetStream
+	sb  *sandbox.Server
+	pub *pathupdate.Publisher
+	api *pathupdate.Client
+}
+
+func setup(t *testing.T, sbcfg sandbox.Config) *bundle {
+	t.Helper()
+	s := natstest.Start(t)
+	_, js := natstest.Connect(t, s)
+	ctx := context.Background()
+	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if sbcfg.Seed == 0 {
+		sbcfg.Seed = 1
+	}
+	sb := sandbox.NewServer(sbcfg)
+	t.Cleanup(sb.Close)
+	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{
+		APIBase: sb.URL, AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret), HTTPClient: sb.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bundle{js: js, sb: sb, pub: pub, api: api}
+}
+
+// fastRetry keeps tests quick; the semantics are those of production.
+var fastRetry = retry.Policy{InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxAttempts: 50}
+
+func testLogger(t *testing.T) zerolog.Logger {
+	if os.Getenv("PATHUPDATE_TEST_LOG") != "" {
+		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel)
+	}
+	return zerolog.Nop()
+}
+
+func (b *bundle) startWorker(t *testing.T, cfg worker.Config) *worker.Worker {
+	t.Helper()
+	if cfg.Retry == (retry.Policy{}) {
+		cfg.Retry = fastRetry
+	}
+	if cfg.Breaker.OpenInitial == 0 {
+		cfg.Breaker.OpenInitial = 50 * time.Millisecond
+		cfg.Breaker.OpenMax = 500 * time.Millisecond
+	}
+	cfg.Logger = testLogger(t)
+	w, err := worker.New(b.js, b.api, deadletter.NewWriter(b.js, deadletter.WriterConfig{}), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	return w
+}
+
+// traces makes n waybills of k events each; waybill i's token is tok-i.
+func traces(prefix string, n, k int) [][]pathupdate.Event {
+	out := make([][]pathupdate.Event, n)
+	for i := range n {
+		for j := range k {
+			out[i] = append(out[i], pathupdate.Event{
+				Token:      fmt.Sprintf("tok-%s-%d", prefix, i),
+				WaybillID:  fmt.Sprintf("%s%04d", prefix, i),
+				ActionTime: 1_767_225_600 + int64(j),
+				ActionType: pathupdate.ActionInTransit,
+				ActionMsg:  fmt.Sprintf("step %d", j),
+			})
+		}
+	}
+	return out
+}
+
+func (b *bundle) register(trs [][]pathupdate.Event) {
+	for _, tr := range trs {
+		b.sb.AddOrder(tr[0].WaybillID, tr[0].Token)
+	}
+}
+
+// publishInterleaved publishes step j of every waybill before step j+1 of
+// any, as a dispatch system with many parcels does.
+func (b *bundle) publishInterleaved(t *testing.T, trs [][]pathupdate.Event) {
+	t.Helper()
+	ctx := context.Background()
+	for j := 0; ; j++ {
+		any := false
+		for _, tr := range trs {
+			if j < len(tr) {
+				any = true
+				if _, err := b.pub.Publish(ctx, tr[j]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if !any {
+			return
+		}
+	}
+}
+
+// waitSettled waits until the consumer has nothing pending or unacked.
+func (b *bundle) waitSettled(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		c, err := b.js.Consumer(ctx, pathupdate.TraceStream, worker.ConsumerDefault)
+		if err == nil {
+			info, err := c.Info(ctx)
+			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("consumer did not settle within %s", timeout)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// checkDelivered asserts every event of trs reached the sandbox, in order
+// per waybill, and returns how many deliveries were repeats.
+func (b *bundle) checkDelivered(t *testing.T, trs [][]pathupdate.Event) (dups int) {
+	t.Helper()
+	for _, tr := range trs {
+		got := b.sb.Delivered(tr[0].WaybillID)
+		next := 0 // index of the next event not yet seen
+		for _, c := range got {
+			switch {
+			case next < len(tr) && c.ActionMsg == tr[next].ActionMsg:
+				next++
+			case next > 0 && c.ActionMsg == tr[next-1].ActionMsg:
+				dups++ // at least once: the event just delivered, again
+			default:
+				t.Fatalf("waybill %s: delivery %q out of order (expected %d of %d next)", tr[0].WaybillID, c.ActionMsg, next, len(tr))
+			}
+		}
+		if next != len(tr) {
+			t.Fatalf("waybill %s: %d of %d events delivered", tr[0].WaybillID, next, len(tr))
+		}
+	}
+	return dups
+}
+
+// deadLetters reads the dead-letter stream whole.
+func (b *bundle) deadLetters(t *testing.T) []deadletter.Record {
+	t.Helper()
+	ctx := context.Background()
+	st, err := b.js.Stream(ctx, pathupdate.DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []deadletter.Record
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := deadletter.FromRawMsg(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
