@@ -120,13 +120,13 @@ func apiClient(cmd *cli.Command, log zerolog.Logger) (*pathupdate.Client, func()
 	tcfg := pathupdate.TokenConfig{APIBase: base, AppID: appid, AppSecret: secret, HTTPClient: hc, Logger: log}
 	var tokens pathupdate.TokenSource
 	switch src := cmd.String("token-source"); src {
-	case "stable", "classic":
+	case "stable", "classic", "":
 		if appid == "" || secret == "" {
 			closeFn()
 			return nil, nil, errors.New("no WeChat credentials: set WECHAT_APPID and WECHAT_APPSECRET (or --appid and --appsecret / --appsecret-file), " +
 				"or use --token-source file with --access-token-file, or run with --sandbox to try it against a local sandbox")
 		}
-		if src == "stable" {
+		if src != "classic" {
 			tokens, err = pathupdate.NewStableTokenSource(tcfg)
 		} else {
 			tokens, err = pathupdate.NewClassicTokenSource(tcfg)

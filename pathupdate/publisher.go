@@ -211,7 +211,7 @@ func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func
 // in input order.
 type pendingLine struct {
 	line     int
-	ack      jetstream.PubAckFuture // nil when the line never reached the server
+	future   jetstream.PubAckFuture // nil when the line never reached the server
 	deadline time.Time
 	invalid  error // the line is not a valid event
 	failed   error // the publish call itself failed
@@ -271,10 +271,10 @@ func (p *Publisher) sendAsync(ev Event, n int) pendingLine {
 	subject := TraceSubject(ev.WaybillID)
 	data := ev.Encode()
 	for {
-		ack, err := p.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data},
+		future, err := p.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data},
 			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
 		if err == nil {
-			return pendingLine{line: n, ack: ack, deadline: deadline}
+			return pendingLine{line: n, future: future, deadline: deadline}
 		}
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) {
 			return pendingLine{line: n, failed: publishError(subject, err)}
@@ -302,7 +302,7 @@ func (p *Publisher) settleLines(settle <-chan pendingLine, slots <-chan struct{}
 			fail(pl.line, pl.failed)
 			<-slots
 		default:
-			ack, err := awaitAck(pl.ack, pl.deadline)
+			ack, err := awaitAck(pl.future, pl.deadline)
 			switch {
 			case err != nil:
 				sum.Failed++

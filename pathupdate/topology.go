@@ -13,7 +13,12 @@ import (
 )
 
 // Names of the two streams and the subjects producers and dead letters use
-// (CONTRACT.md "NATS subjects and streams").
+// (CONTRACT.md "NATS subjects and streams"). Producers publish on
+// logistics.trace.<waybill>; the trace stream stores the event on
+// <p>.logistics.trace.<waybill>, p = FNV-32a(waybill) mod Partitions, so a
+// consumer takes one partition with PartitionFilter(p) and every event of
+// a waybill lands in the same partition. Dead letters are stored as
+// published, on logistics.deadletter.<waybill>.
 const (
 	TraceStream             = "LOGISTICS_TRACE"
 	DeadLetterStream        = "LOGISTICS_DEADLETTER"
@@ -66,7 +71,8 @@ type StreamsConfig struct {
 	// replays or purges it.
 	DeadLetterMaxAge time.Duration
 	// DeadLetterMaxBytes of the dead-letter stream; default -1 = unlimited.
-	// When full, dead-lettering fails and the worker keeps the event.
+	// When full, writing a dead letter fails, so the original is not
+	// acknowledged and stays in the trace stream.
 	DeadLetterMaxBytes int64
 	// Storage of both streams; default jetstream.FileStorage (the zero
 	// value). Cannot be changed on an existing stream.
@@ -192,8 +198,8 @@ func deadLetterStreamConfig(c StreamsConfig) jetstream.StreamConfig {
 		Description: "pathupdate: events WeChat refused or that could not be delivered, kept for operators to inspect, replay or purge",
 		Subjects:    []string{DeadLetterSubjectPrefix + "*"},
 		Retention:   jetstream.LimitsPolicy,
-		// A full dead-letter stream refuses the write, so the worker keeps
-		// the event instead of losing it.
+		// A full dead-letter stream refuses the write, so the original is
+		// not acknowledged instead of being lost.
 		Discard:     jetstream.DiscardNew,
 		MaxAge:      c.DeadLetterMaxAge,
 		MaxBytes:    c.DeadLetterMaxBytes,
@@ -212,9 +218,12 @@ func deadLetterStreamConfig(c StreamsConfig) jetstream.StreamConfig {
 
 // EnsureStreams creates LOGISTICS_TRACE and LOGISTICS_DEADLETTER, or
 // updates them to cfg (after WithDefaults) when they exist. It is
-// idempotent and safe for several workers starting at once. It refuses to
-// change the trace stream's partition count (*PartitionsMismatchError) or
-// to take over a trace stream whose subject transform it did not write.
+// idempotent and safe for several workers starting at once, and returns
+// once both streams have a leader (waiting at most StreamLeaderTimeout
+// each). It refuses to change the trace stream's partition count
+// (*PartitionsMismatchError) or to take over a trace stream whose subject
+// transform it did not write; storage type and replica counts the servers
+// cannot provide come back as the server's error, naming the stream.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) error {
 	if js == nil {
 		return errors.New("EnsureStreams: nil jetstream.JetStream")

@@ -35,14 +35,7 @@ func TestServerCloseEndsLatency(t *testing.T) {
 		_, err := do(context.Background(), srv.Client(), http.MethodPost, updateURL(srv.URL, at), event("W", "T", 1))
 		errc <- err
 	}()
-	// Wait until the call is recorded, i.e. is sitting in the latency.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(srv.Calls("W")) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the call never arrived")
-		}
-		time.Sleep(5 * time.Millisecond) // polling: there is no event to wait on
-	}
+	waitFor(t, "the call to sit in the latency", func() bool { return len(srv.Calls("W")) == 1 })
 	closed := make(chan struct{})
 	go func() { srv.Close(); close(closed) }()
 	select {
