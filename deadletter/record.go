@@ -279,14 +279,8 @@ func malformed(name, value string, err error) error {
 // the event's waybill_id), else InvalidWaybill. A waybill literally named
 // "_invalid" is stored with the invalid ones.
 func subjectToken(waybill string) string {
-	if waybill == "" || len(waybill) > pathupdate.MaxWaybillIDLen || waybill == InvalidWaybill {
+	if waybill == InvalidWaybill || !pathupdate.ValidWaybillID(waybill) {
 		return InvalidWaybill
-	}
-	for i := 0; i < len(waybill); i++ {
-		c := waybill[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return InvalidWaybill
-		}
 	}
 	return waybill
 }

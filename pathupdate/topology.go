@@ -178,7 +178,10 @@ func traceStreamConfig(c StreamsConfig) jetstream.StreamConfig {
 			Source:      TraceSubjectPrefix + "*",
 			Destination: traceTransformDestination(c.Partitions),
 		},
-		Retention: jetstream.LimitsPolicy,
+		// Work-queue retention: an event leaves the stream when a worker
+		// acks it, so the stream holds the backlog, not the history.
+		// Events published before any worker exists are kept.
+		Retention: jetstream.WorkQueuePolicy,
 		// A work stream must never drop an event silently: when full it
 		// refuses the publish and the producer sees the error.
 		Discard:     jetstream.DiscardNew,

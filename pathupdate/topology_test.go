@@ -67,17 +67,17 @@ func TestTopologyEnsureStreamsCreatesBothIdempotently(t *testing.T) {
 		tr.SubjectTransform.Destination != "{{partition(8,1)}}.logistics.trace.{{wildcard(1)}}" {
 		t.Errorf("trace transform = %+v", tr.SubjectTransform)
 	}
-	checkCommon := func(name string, c jetstream.StreamConfig) {
+	checkCommon := func(name string, c jetstream.StreamConfig, retention jetstream.RetentionPolicy) {
 		t.Helper()
-		if c.Retention != jetstream.LimitsPolicy || c.Discard != jetstream.DiscardNew || !c.AllowDirect ||
+		if c.Retention != retention || c.Discard != jetstream.DiscardNew || !c.AllowDirect ||
 			c.Duplicates != DefaultDuplicates || c.Replicas != 1 || c.Storage != jetstream.FileStorage ||
 			c.MaxBytes != -1 || c.MaxAge != 0 {
 			t.Errorf("%s config = %+v", name, c)
 		}
 	}
-	checkCommon(TraceStream, tr)
+	checkCommon(TraceStream, tr, jetstream.WorkQueuePolicy)
 	dl := storedStreamConfig(t, ctx, js, DeadLetterStream)
-	checkCommon(DeadLetterStream, dl)
+	checkCommon(DeadLetterStream, dl, jetstream.LimitsPolicy)
 	if got, want := strings.Join(dl.Subjects, ","), "logistics.deadletter.*"; got != want {
 		t.Errorf("dead-letter subjects = %q, want %q", got, want)
 	}

@@ -21,12 +21,14 @@
 //     calls, otherwise it does not refresh) and no errcode for it. The
 //     replaced stable token stays valid for ClassicGrace (WeChat's documents
 //     only say it "becomes invalid"; the grace is this sandbox's assumption).
-//   - POST /cgi-bin/express/delivery/path/update: access_token checks
-//     (41001, 40001, 42001), then faults (outage, HTTP 5xx, latency, minute
+//   - POST /cgi-bin/express/delivery/path/update (another method: 43002):
+//     access_token checks (41001, 40001, 42001), then faults (outage, HTTP 5xx, latency, minute
 //     quota 45011, system error -1), then the body (44002 empty, 47001 data
 //     format, 40199 waybill not found, 9300507 incorrect token), else
 //     {"errcode":0,"errmsg":"ok"}. Error answers carry a " rid: ..." suffix
-//     in errmsg like WeChat's, so nobody compares errmsg strings.
+//     in errmsg like WeChat's, so nobody compares errmsg strings. Every
+//     call that passes the access_token check is recorded as a Call with
+//     its answer, whatever that was.
 //
 // The request body is checked by this package's own code, never by package
 // pathupdate's validation: a bug there must show up as a rejected call here.
@@ -57,6 +59,6 @@
 //	GET  /sandbox/stats           Stats
 //	POST /sandbox/reset           forgets the record and the counts (not orders, not tokens)
 //
-// The package keeps no package-level state; the clock is Config.Now and the
+// The package keeps no package-level mutable state; the clock is Config.Now and the
 // logger Config.Logger.
 package sandbox

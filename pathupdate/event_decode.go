@@ -1,0 +1,324 @@
+package pathupdate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"unicode/utf8"
+)
+
+// DecodeEvent decodes one event and validates it (see Validate).
+//
+// It accepts one JSON object in the snake_case spelling (token, waybill_id,
+// action_time, action_type, action_msg), the cloud-call camelCase spelling
+// (token, waybillId, actionTime, actionType, actionMsg) or a mix. Keys match
+// exactly (unlike encoding/json, "Token" is not "token"); unknown keys are
+// ignored whatever their value. A field given more than once, in one
+// spelling or both, must have the same value each time.
+//
+// The whole input must be valid UTF-8 (RFC 8259) and one JSON object with
+// nothing after it but whitespace. Strings must be JSON strings, numbers
+// JSON numbers (a null is a wrong type, not a missing field). action_time
+// and action_type accept any JSON number that denotes a whole number in
+// int64 range, so 1700000000, 1.7e9 and 1700000000.0 are the same; 1.5 is
+// rejected. A lone UTF-16 surrogate escape ("\ud800") decodes to U+FFFD, as
+// in encoding/json. Every error is an *InvalidEventError matching
+// ErrInvalidEvent.
+//
+// Cost: one utf8.Valid and one json.Valid pass over the input, then one
+// scan that copies out the five values; no reflection, no second decode.
+func DecodeEvent(data []byte) (Event, error) {
+	if !utf8.Valid(data) {
+		return Event{}, invalid("", "not valid UTF-8: bad byte at offset %d", badUTF8Offset(data))
+	}
+	if !json.Valid(data) {
+		var raw json.RawMessage // only to learn what json.Valid disliked
+		err := json.Unmarshal(data, &raw)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return Event{}, invalid("", "not a JSON object: %v (offset %d)", err, se.Offset)
+		}
+		return Event{}, invalid("", "not a JSON object: %v", err)
+	}
+	// From here on data is known to be valid JSON, so the scan below needs
+	// no bounds or syntax checks of its own.
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
+		return Event{}, invalid("", "not a JSON object: got %s", kindOf(data[i]))
+	}
+	var (
+		ev   Event
+		seen [slotCount]bool
+	)
+	i = skipSpace(data, i+1)
+	for data[i] == '"' {
+		keyEnd, esc := scanString(data, i)
+		key := data[i+1 : keyEnd-1]
+		if esc {
+			key = []byte(unquote(data[i:keyEnd], true))
+		}
+		i = skipSpace(data, skipSpace(data, keyEnd)+1) // past the colon
+		end := skipValue(data, i)
+		if slot, ok := fieldSlot(key); ok {
+			if err := ev.set(slot, data[i:end], seen[slot]); err != nil {
+				return Event{}, err
+			}
+			seen[slot] = true
+		}
+		i = skipSpace(data, end)
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+	for slot, ok := range seen { // the first broken field in wire order
+		if !ok {
+			return Event{}, invalid(slotName(slot), "is missing")
+		}
+		if err := ev.check(slot); err != nil {
+			return Event{}, err
+		}
+	}
+	return ev, nil
+}
+
+// Slots of the five fields, in wire order.
+const (
+	slotToken = iota
+	slotWaybillID
+	slotActionTime
+	slotActionType
+	slotActionMsg
+	slotCount
+)
+
+// fieldSlot maps both spellings of a key to one slot.
+func fieldSlot(key []byte) (int, bool) {
+	switch string(key) { // no allocation: the compiler compares in place
+	case "token":
+		return slotToken, true
+	case "waybill_id", "waybillId":
+		return slotWaybillID, true
+	case "action_time", "actionTime":
+		return slotActionTime, true
+	case "action_type", "actionType":
+		return slotActionType, true
+	case "action_msg", "actionMsg":
+		return slotActionMsg, true
+	}
+	return 0, false
+}
+
+func slotName(slot int) string {
+	return [...]string{fieldToken, fieldWaybillID, fieldActionTime, fieldActionType, fieldActionMsg}[slot]
+}
+
+// set stores one raw JSON value into its slot; dup says the slot was
+// already filled, in which case the two values must agree.
+func (e *Event) set(slot int, raw []byte, dup bool) error {
+	name := slotName(slot)
+	var changed bool
+	switch slot {
+	case slotToken, slotWaybillID, slotActionMsg:
+		if raw[0] != '"' {
+			return invalid(name, "must be a JSON string, got %s", kindOf(raw[0]))
+		}
+		_, esc := scanString(raw, 0)
+		s := unquote(raw, esc)
+		p := &e.Token
+		switch slot {
+		case slotWaybillID:
+			p = &e.WaybillID
+		case slotActionMsg:
+			p = &e.ActionMsg
+		}
+		changed, *p = *p != s, s
+	case slotActionTime, slotActionType:
+		if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+			return invalid(name, "must be a JSON number, got %s", kindOf(c))
+		}
+		n, why := parseWholeNumber(raw)
+		if slot == slotActionType {
+			// n == int64(ActionType(n)): no wrap-around where int is 32 bits.
+			if why != "" || n != int64(ActionType(n)) || !ActionType(n).Valid() {
+				return invalid(name, "%s is not a valid action type", clip(raw))
+			}
+			changed, e.ActionType = e.ActionType != ActionType(n), ActionType(n)
+		} else {
+			if why != "" {
+				return invalid(name, "%s %s", clip(raw), why)
+			}
+			changed, e.ActionTime = e.ActionTime != n, n
+		}
+	}
+	if dup && changed {
+		return invalid(name, "is given more than once with different values")
+	}
+	return nil
+}
+
+// parseWholeNumber reads a JSON number (syntax already checked) exactly,
+// without going through float64, and accepts it only if it denotes a whole
+// number that fits an int64. It returns why not otherwise.
+func parseWholeNumber(num []byte) (int64, string) {
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	intEnd := bytes.IndexAny(num, ".eE")
+	if intEnd < 0 {
+		intEnd = len(num)
+	}
+	var frac []byte
+	rest := num[intEnd:]
+	if len(rest) > 0 && rest[0] == '.' {
+		fracEnd := bytes.IndexAny(rest, "eE")
+		if fracEnd < 0 {
+			fracEnd = len(rest)
+		}
+		frac, rest = rest[1:fracEnd], rest[fracEnd:]
+	}
+	var exp int64 // clamped: beyond ±1<<40 only "zero", "fraction" or "too big" can follow
+	if len(rest) > 0 {
+		expNeg := rest[1] == '-'
+		for _, c := range rest[1:] {
+			if c >= '0' && c <= '9' && exp < 1<<40 {
+				exp = exp*10 + int64(c-'0')
+			}
+		}
+		if expNeg {
+			exp = -exp
+		}
+	}
+	// The value is digits × 10^exp with digits = intPart ++ frac.
+	var buf [24]byte
+	digits := append(append(buf[:0], num[:intEnd]...), frac...)
+	exp -= int64(len(frac))
+	digits = bytes.TrimLeft(digits, "0")
+	for len(digits) > 0 && digits[len(digits)-1] == '0' {
+		digits = digits[:len(digits)-1]
+		exp++
+	}
+	if len(digits) == 0 {
+		return 0, ""
+	}
+	if exp < 0 {
+		return 0, "is not a whole number"
+	}
+	if int64(len(digits))+exp > 19 { // 10^19 > MaxInt64+1
+		return 0, "is out of the 64-bit integer range"
+	}
+	var u uint64 // < 10^19 < 2^64: cannot overflow
+	for _, c := range digits {
+		u = u*10 + uint64(c-'0')
+	}
+	for ; exp > 0; exp-- {
+		u *= 10
+	}
+	switch {
+	case !neg && u <= math.MaxInt64:
+		return int64(u), ""
+	case neg && u <= math.MaxInt64+1:
+		return int64(-u), "" // two's complement: -(1<<63) comes out right
+	}
+	return 0, "is out of the 64-bit integer range"
+}
+
+// clip keeps an echoed number short in an error message.
+func clip(raw []byte) string {
+	if len(raw) > 32 {
+		return string(raw[:32]) + "..."
+	}
+	return string(raw)
+}
+
+func kindOf(c byte) string {
+	switch c {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index just past the string starting at data[i]
+// (a '"') and whether it holds escapes.
+func scanString(data []byte, i int) (end int, esc bool) {
+	j := i + 1
+	for {
+		q := j + bytes.IndexByte(data[j:], '"')
+		b := bytes.IndexByte(data[j:q], '\\')
+		if b < 0 {
+			return q + 1, esc
+		}
+		esc, j = true, j+b+2 // skip the escaped byte, which may be a '"'
+	}
+}
+
+// unquote turns a JSON string literal into its value; only literals with
+// escapes (rare in events) pay for encoding/json.
+func unquote(lit []byte, esc bool) string {
+	if !esc {
+		return string(lit[1 : len(lit)-1])
+	}
+	var s string
+	_ = json.Unmarshal(lit, &s) // lit is a valid string literal: cannot fail
+	return s
+}
+
+// skipValue returns the index just past the JSON value starting at data[i].
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		end, _ := scanString(data, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch data[j] {
+			case '"':
+				j, _ = scanString(data, j)
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+	}
+	j := i // number, true, false, null
+	for ; j < len(data); j++ {
+		switch data[j] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return j
+		}
+	}
+	return j
+}
+
+func badUTF8Offset(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
+}
