@@ -41,6 +41,9 @@ type Config struct {
 	// Breaker pauses delivery as a whole when the API fails for everything.
 	// Its Logger is replaced by Logger.
 	Breaker retry.BreakerConfig
+	// Observer is told about calls, retries, settlements and the breaker,
+	// for metrics. Default NopObserver.
+	Observer Observer
 	// Logger receives one line per delivery failure and lifecycle events.
 	Logger zerolog.Logger
 	// Now is the clock. Default time.Now.
@@ -67,6 +70,9 @@ func (c Config) WithDefaults() Config {
 	c.Retry = c.Retry.WithDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = NopObserver{}
 	}
 	if c.Breaker.Now == nil {
 		c.Breaker.Now = c.Now

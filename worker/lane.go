@@ -155,6 +155,7 @@ func (w *Worker) settle(h *held) error {
 		a.calls++
 		o := w.api.UpdatePath(w.callCtx, ev)
 		<-w.sem
+		w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
 		if w.callCtx.Err() != nil {
 			w.breaker.Release()
 			return errStopping
@@ -186,12 +187,14 @@ func (w *Worker) settle(h *held) error {
 			if a.calls > 1 {
 				w.stats.deliveredAfterRetry.Add(1)
 			}
+			w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: o, Attempts: a.calls, Published: published(m), At: w.cfg.Now()})
 			return nil
 		case retry.DeadLetter:
 			w.logFailure(h, ev, a, "dead-lettered: "+d.Reason)
 			return w.deadLetter(h, d.Reason, a)
 		case retry.Retry:
 			w.stats.retries.Add(1)
+			w.cfg.Observer.Retried(o)
 			w.logFailure(h, ev, a, fmt.Sprintf("retrying in %s", d.Delay.Round(time.Millisecond)))
 			if !w.wait(d.Delay) {
 				return errStopping
@@ -276,7 +279,16 @@ func (w *Worker) deadLetter(h *held, reason string, a attempt) error {
 		w.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack after dead letter")
 	}
 	w.stats.deadLettered(reason)
+	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: published(m), At: w.cfg.Now()})
 	return nil
+}
+
+// published is when JetStream stored m (zero if unknown).
+func published(m jetstream.Msg) time.Time {
+	if meta, err := m.Metadata(); err == nil {
+		return meta.Timestamp
+	}
+	return time.Time{}
 }
 
 // logFailure writes the one line a delivery failure gets. The event's

@@ -77,6 +77,13 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		return nil, errors.New("worker: New needs a JetStream handle, a Deliverer and a DeadLetterWriter")
 	}
 	cfg.Breaker.Logger = cfg.Logger // one log for the worker and its breaker
+	onChange := cfg.Breaker.OnChange
+	cfg.Breaker.OnChange = func(from, to retry.BreakerState) {
+		cfg.Observer.BreakerChanged(from, to)
+		if onChange != nil {
+			onChange(from, to)
+		}
+	}
 	w := &Worker{
 		cfg:     cfg,
 		js:      js,

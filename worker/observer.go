@@ -1,0 +1,41 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/retry"
+)
+
+// Observer is told what the worker does, for metrics. Its methods are
+// called from the worker's goroutines and must be quick and never block.
+type Observer interface {
+	// APICall is one logistics.updatePath call and how long it took.
+	APICall(o pathupdate.Outcome, took time.Duration)
+	// Retried is an event that will be called again after a delay.
+	Retried(o pathupdate.Outcome)
+	// Settled is an event done with: delivered (reason "") or dead-lettered
+	// with reason. published is when JetStream stored it (for end-to-end
+	// latency); invalid events have Outcome.Kind 0.
+	Settled(s Settlement)
+	// BreakerChanged is the circuit breaker moving between states.
+	BreakerChanged(from, to retry.BreakerState)
+}
+
+// Settlement describes one settled event.
+type Settlement struct {
+	Delivered bool
+	Reason    string // dead-letter reason when not Delivered
+	Outcome   pathupdate.Outcome
+	Attempts  int       // API calls made for it
+	Published time.Time // JetStream's timestamp of the message
+	At        time.Time
+}
+
+// NopObserver observes nothing.
+type NopObserver struct{}
+
+func (NopObserver) APICall(pathupdate.Outcome, time.Duration)  {}
+func (NopObserver) Retried(pathupdate.Outcome)                 {}
+func (NopObserver) Settled(Settlement)                         {}
+func (NopObserver) BreakerChanged(from, to retry.BreakerState) {}
