@@ -148,7 +148,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("demo: publish: %w", err)
 	}
-	if err := waitSettled(ctx, js, worker.ConsumerDefault); err != nil {
+	if err := waitSettled(ctx, js); err != nil {
 		return Summary{}, fmt.Errorf("demo: waiting for the worker: %w", err)
 	}
 	s := summarize(traces, sb.Sandbox, w.Stats())
@@ -195,8 +195,9 @@ func publish(ctx context.Context, js jetstream.JetStream, traces []trace) (int, 
 	return n, nil
 }
 
-// waitSettled polls the consumer until nothing is pending or unacked.
-func waitSettled(ctx context.Context, js jetstream.JetStream, consumer string) error {
+// waitSettled polls the trace stream until it is empty: with work-queue
+// retention an event leaves it when a worker acks it.
+func waitSettled(ctx context.Context, js jetstream.JetStream) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -205,18 +206,15 @@ func waitSettled(ctx context.Context, js jetstream.JetStream, consumer string) e
 			return ctx.Err()
 		case <-t.C:
 		}
-		c, err := js.Consumer(ctx, pathupdate.TraceStream, consumer)
-		if err != nil {
-			if errors.Is(err, jetstream.ErrConsumerNotFound) {
-				continue
-			}
-			return err
-		}
-		info, err := c.Info(ctx)
+		st, err := js.Stream(ctx, pathupdate.TraceStream)
 		if err != nil {
 			return err
 		}
-		if info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 {
+		info, err := st.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs == 0 {
 			return nil
 		}
 	}

@@ -12,20 +12,27 @@ import (
 // Defaults of Config.
 const (
 	ConsumerDefault        = "pathupdate"
-	MaxInFlightDefault     = 1024
+	MaxInFlightDefault     = 512
 	ConcurrencyDefault     = 64
-	AckWaitDefault         = 30 * time.Second
+	AckWaitDefault         = 20 * time.Second
+	PinnedTTLDefault       = 8 * time.Second
+	MemberTTLDefault       = 6 * time.Second
 	ShutdownTimeoutDefault = 10 * time.Second
 )
 
 // Config sets up a Worker. The zero value plus WithDefaults is usable.
 type Config struct {
-	// Consumer is the durable consumer name every worker of a deployment
-	// shares. Default ConsumerDefault.
+	// Consumer is the name prefix of the durable partition consumers
+	// ("<Consumer>-p<N>") every worker of a deployment shares. Default
+	// ConsumerDefault.
 	Consumer string
-	// MaxInFlight bounds the messages held by this worker at once (the
-	// consumer's MaxAckPending): events queued in lanes, waiting for a
-	// retry or being delivered. It bounds memory. Default MaxInFlightDefault.
+	// MemberID is how this worker announces itself among the workers.
+	// Default: host name, process id and a random suffix.
+	MemberID string
+	// MaxInFlight bounds the messages held at once per partition (the
+	// partition consumer's MaxAckPending): events queued in lanes, waiting
+	// for a retry or being delivered. With the partitions a worker holds it
+	// bounds memory. Default MaxInFlightDefault.
 	MaxInFlight int
 	// Concurrency bounds the API calls in progress at once. Default
 	// ConcurrencyDefault.
@@ -33,6 +40,13 @@ type Config struct {
 	// AckWait is how long JetStream waits for an ack before it redelivers;
 	// held messages are kept alive every AckWait/3. Default AckWaitDefault.
 	AckWait time.Duration
+	// PinnedTTL is how long a partition stays pinned to a worker that
+	// stopped pulling (killed) before another may take it. Default
+	// PinnedTTLDefault.
+	PinnedTTL time.Duration
+	// MemberTTL is how long a worker counts as alive after its last
+	// heartbeat (sent every MemberTTL/3). Default MemberTTLDefault.
+	MemberTTL time.Duration
 	// ShutdownTimeout is how long Stop lets API calls in progress finish
 	// before it cancels them. Default ShutdownTimeoutDefault.
 	ShutdownTimeout time.Duration
@@ -64,6 +78,15 @@ func (c Config) WithDefaults() Config {
 	if c.AckWait == 0 {
 		c.AckWait = AckWaitDefault
 	}
+	if c.PinnedTTL == 0 {
+		c.PinnedTTL = PinnedTTLDefault
+	}
+	if c.MemberTTL == 0 {
+		c.MemberTTL = MemberTTLDefault
+	}
+	if c.MemberID == "" {
+		c.MemberID = newMemberID()
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = ShutdownTimeoutDefault
 	}
@@ -91,6 +114,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("worker: Concurrency %d must be at least 1", c.Concurrency)
 	case c.AckWait < time.Second:
 		return fmt.Errorf("worker: AckWait %s is too short: use at least 1s (default %s)", c.AckWait, AckWaitDefault)
+	case c.PinnedTTL < time.Second:
+		return fmt.Errorf("worker: PinnedTTL %s is too short: use at least 1s (default %s)", c.PinnedTTL, PinnedTTLDefault)
+	case c.MemberTTL < time.Second:
+		return fmt.Errorf("worker: MemberTTL %s is too short: use at least 1s (default %s)", c.MemberTTL, MemberTTLDefault)
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("worker: ShutdownTimeout %s must not be negative", c.ShutdownTimeout)
 	}

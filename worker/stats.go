@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/pathupdate/pathupdate/retry"
@@ -44,13 +45,21 @@ type Stats struct {
 	HandedBack          uint64 // Nak'ed at shutdown for another worker
 	Held                int    // messages held now
 	Lanes               int    // waybills with held messages now
+	Partitions          []int  // partitions this worker holds now
 }
 
 // Stats returns a snapshot of the worker's counters.
 func (w *Worker) Stats() Stats {
 	w.mu.Lock()
-	heldN, lanes := len(w.held), len(w.lanes)
+	heldN, lanes := 0, 0
+	parts := make([]int, 0, len(w.parts))
+	for n, p := range w.parts {
+		h, l := p.counts()
+		heldN, lanes = heldN+h, lanes+l
+		parts = append(parts, n)
+	}
 	w.mu.Unlock()
+	slices.Sort(parts)
 	c := &w.stats
 	return Stats{
 		Received:            c.received.Load(),
@@ -67,5 +76,6 @@ func (w *Worker) Stats() Stats {
 		HandedBack:         c.handedBack.Load(),
 		Held:               heldN,
 		Lanes:              lanes,
+		Partitions:         parts,
 	}
 }

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,10 @@ import (
 	"github.com/pathupdate/pathupdate/retry"
 )
 
+// PriorityGroup is the pinned priority group of every partition consumer:
+// JetStream delivers a partition to one pinned worker at a time.
+const PriorityGroup = "pathupdate"
+
 // Deliverer calls logistics.updatePath; *pathupdate.Client is one.
 type Deliverer interface {
 	UpdatePath(ctx context.Context, ev pathupdate.Event) pathupdate.Outcome
@@ -28,40 +31,35 @@ type DeadLetterWriter interface {
 	Write(ctx context.Context, r deadletter.Record) error
 }
 
-// errStopping says a held message was not settled because the worker is
-// stopping; the lane hands it back to JetStream.
+// errStopping says a held message was not settled because its partition
+// is being released; handBack returns it to JetStream.
 var errStopping = errors.New("worker stopping")
 
-// Worker is one consuming process's delivery engine. Start it once; Stop it
-// once or more.
+// Worker is one process's delivery engine. Workers started with the same
+// Config share the trace stream's partitions: each announces itself in
+// MembersBucket, every worker computes the same assignment from the live
+// members, and each consumes the partitions assigned to it through
+// pinned partition consumers. Start it once; Stop it once or more.
 type Worker struct {
-	cfg     Config
-	js      jetstream.JetStream
-	api     Deliverer
-	dl      DeadLetterWriter
-	breaker *retry.Breaker
-	log     zerolog.Logger
-	stats   counters
+	cfg        Config
+	js         jetstream.JetStream
+	api        Deliverer
+	dl         DeadLetterWriter
+	breaker    *retry.Breaker
+	log        zerolog.Logger
+	stats      counters
+	sem        chan struct{} // bounds API calls in progress
+	partitions int
+	members    *membership
 
-	// softCtx ends when Stop begins: lanes stop waiting and hand back what
-	// they hold. callCtx ends when the shutdown timeout runs out: API calls
-	// still in progress are cancelled.
-	softCtx     context.Context
-	cancelSoft  context.CancelFunc
-	callCtx     context.Context
-	cancelCalls context.CancelFunc
+	mu      sync.Mutex
+	started bool
+	looping bool // loop runs: Stop waits for it
+	parts   map[int]*partition
 
-	sem chan struct{} // bounds API calls in progress
-
-	mu         sync.Mutex
-	started    bool
-	stopping   bool
-	handedBack bool // Stop has Nak'ed what was held
-	lanes      map[string]*lane
-	held       map[uint64]*held
-
-	lanesWG  sync.WaitGroup
-	cc       jetstream.ConsumeContext
+	loopCtx  context.Context
+	stopLoop context.CancelFunc
+	loopDone chan struct{}
 	stopOnce sync.Once
 	stopped  chan struct{}
 	stopErr  error
@@ -85,40 +83,51 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		}
 	}
 	w := &Worker{
-		cfg:     cfg,
-		js:      js,
-		api:     api,
-		dl:      dl,
-		breaker: retry.NewBreaker(cfg.Breaker),
-		log:     cfg.Logger.With().Str("component", "worker").Logger(),
-		sem:     make(chan struct{}, cfg.Concurrency),
-		lanes:   make(map[string]*lane),
-		held:    make(map[uint64]*held),
-		stopped: make(chan struct{}),
+		cfg:      cfg,
+		js:       js,
+		api:      api,
+		dl:       dl,
+		breaker:  retry.NewBreaker(cfg.Breaker),
+		log:      cfg.Logger.With().Str("component", "worker").Str("member", cfg.MemberID).Logger(),
+		sem:      make(chan struct{}, cfg.Concurrency),
+		parts:    make(map[int]*partition),
+		loopDone: make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
-	w.softCtx, w.cancelSoft = context.WithCancel(context.Background())
-	w.callCtx, w.cancelCalls = context.WithCancel(context.Background())
+	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil
 }
 
-// ConsumerConfig is the durable consumer every worker of a deployment
-// shares.
-func (w *Worker) ConsumerConfig() jetstream.ConsumerConfig {
+// ID is the member id this worker announces.
+func (w *Worker) ID() string { return w.cfg.MemberID }
+
+// consumerConfig is the durable, pinned consumer of partition n, shared by
+// every worker of a deployment.
+func (w *Worker) consumerConfig(n int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       w.cfg.Consumer,
-		Description:   "pathupdate workers: deliver trace events to logistics.updatePath",
+		Durable:       consumerName(w.cfg.Consumer, n),
+		Description:   fmt.Sprintf("pathupdate workers: partition %d of %s", n, pathupdate.TraceStream),
+		FilterSubject: pathupdate.PartitionFilter(n),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       w.cfg.AckWait,
 		MaxAckPending: w.cfg.MaxInFlight,
 		// Our own retry budget decides when an event is given up on;
 		// JetStream redelivers only what a dead or stopped worker held.
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxDeliver:     -1,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{PriorityGroup},
+		PinnedTTL:      w.cfg.PinnedTTL,
 	}
 }
 
-// Start creates or updates the durable consumer and begins consuming. The
-// streams must exist (pathupdate.EnsureStreams). ctx bounds only the setup.
+// ConsumerName is the durable consumer of partition n for a deployment
+// whose Config.Consumer is prefix.
+func ConsumerName(prefix string, n int) string { return consumerName(prefix, n) }
+
+// Start joins the workers sharing the trace stream and begins consuming
+// the partitions assigned to this one. The streams must exist
+// (pathupdate.EnsureStreams). ctx bounds only the setup.
 func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	if w.started {
@@ -128,72 +137,187 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.started = true
 	w.mu.Unlock()
 
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, pathupdate.TraceStream, w.ConsumerConfig())
+	st, err := w.js.Stream(ctx, pathupdate.TraceStream)
 	if err != nil {
-		return fmt.Errorf("worker: create consumer %q on stream %s: %w", w.cfg.Consumer, pathupdate.TraceStream, err)
+		return fmt.Errorf("worker: stream %s: %w (create it with pathupdate.EnsureStreams)", pathupdate.TraceStream, err)
 	}
-	batch := min(w.cfg.MaxInFlight, 256)
-	cc, err := cons.Consume(w.handle,
-		jetstream.PullMaxMessages(batch),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			w.log.Warn().Err(err).Msg("consume")
-		}))
-	if err != nil {
-		return fmt.Errorf("worker: consume %q: %w", w.cfg.Consumer, err)
+	if w.partitions, err = pathupdate.TracePartitions(ctx, w.js); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	replicas := st.CachedInfo().Config.Replicas
+	if w.members, err = openMembership(ctx, w.js, w.cfg.MemberID, w.cfg.MemberTTL, replicas, w.cfg.Now()); err != nil {
+		return err
+	}
+	if err := w.members.beat(ctx, nil, 0, w.cfg.Now()); err != nil {
+		return fmt.Errorf("worker: announce in %s: %w", MembersBucket, err)
+	}
+	if err := w.rebalance(ctx); err != nil {
+		return err
 	}
 	w.mu.Lock()
-	w.cc = cc
+	w.looping = true
 	w.mu.Unlock()
-
-	w.lanesWG.Add(1)
-	go w.keepAlive()
-	w.log.Info().Str("consumer", w.cfg.Consumer).Int("max_in_flight", w.cfg.MaxInFlight).
+	go w.loop()
+	w.log.Info().Int("partitions", w.partitions).Int("max_in_flight", w.cfg.MaxInFlight).
 		Int("concurrency", w.cfg.Concurrency).Msg("worker started")
 	return nil
 }
 
+// loop renews this worker's membership and follows the assignment as
+// workers come and go.
+func (w *Worker) loop() {
+	defer close(w.loopDone)
+	every := max(w.cfg.MemberTTL/3, 50*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	beats := make(chan struct{}, 1)
+	go func() { // beats never wait for a slow rebalance
+		for {
+			select {
+			case <-w.loopCtx.Done():
+				close(beats)
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(w.loopCtx, every)
+			owned, heldN := w.owned()
+			if err := w.members.beat(ctx, owned, heldN, w.cfg.Now()); err != nil && w.loopCtx.Err() == nil {
+				w.log.Warn().Err(err).Msg("membership heartbeat")
+			}
+			cancel()
+			select {
+			case beats <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	for range beats {
+		ctx, cancel := context.WithTimeout(w.loopCtx, 10*time.Second)
+		if err := w.rebalance(ctx); err != nil && w.loopCtx.Err() == nil {
+			w.log.Warn().Err(err).Msg("rebalance")
+		}
+		cancel()
+	}
+}
+
+// owned lists the partitions this worker holds and the messages it holds.
+func (w *Worker) owned() ([]int, int) {
+	w.mu.Lock()
+	parts := make([]*partition, 0, len(w.parts))
+	ns := make([]int, 0, len(w.parts))
+	for n, p := range w.parts {
+		parts = append(parts, p)
+		ns = append(ns, n)
+	}
+	w.mu.Unlock()
+	slices.Sort(ns)
+	total := 0
+	for _, p := range parts {
+		h, _ := p.counts()
+		total += h
+	}
+	return ns, total
+}
+
+// rebalance brings the partitions held in line with the assignment over
+// the live members: it releases what is no longer this worker's (handing
+// the messages back in order and unpinning) and starts what is new.
+func (w *Worker) rebalance(ctx context.Context) error {
+	members, err := listMembers(ctx, w.members.kv)
+	if err != nil {
+		return fmt.Errorf("worker: list members: %w", err)
+	}
+	ids := make([]string, 0, len(members)+1)
+	for _, m := range members {
+		ids = append(ids, m.ID)
+	}
+	if !slices.Contains(ids, w.cfg.MemberID) {
+		// Our entry expired (a long pause); we are still alive and say so
+		// with the next beat. Meanwhile count ourselves in.
+		ids = append(ids, w.cfg.MemberID)
+		slices.Sort(ids)
+	}
+	want := assignment(ids, w.partitions, w.cfg.MemberID)
+
+	w.mu.Lock()
+	var drop []*partition
+	for n, p := range w.parts {
+		if !slices.Contains(want, n) {
+			drop = append(drop, p)
+			delete(w.parts, n)
+		}
+	}
+	w.mu.Unlock()
+	w.releaseAll(drop)
+
+	for _, n := range want {
+		w.mu.Lock()
+		_, have := w.parts[n]
+		w.mu.Unlock()
+		if have || w.loopCtx.Err() != nil {
+			continue
+		}
+		p := w.newPartition(n)
+		if err := p.start(ctx); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.parts[n] = p
+		w.mu.Unlock()
+		w.log.Info().Int("partition", n).Int("members", len(ids)).Msg("partition taken")
+	}
+	return nil
+}
+
+// releaseAll releases partitions concurrently.
+func (w *Worker) releaseAll(parts []*partition) {
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := p.release(w.cfg.ShutdownTimeout)
+			w.log.Info().Int("partition", p.n).Int("handed_back", n).Msg("partition released")
+		}()
+	}
+	wg.Wait()
+}
+
 // Stop stops pulling, lets API calls in progress finish (at most
 // ShutdownTimeout, then cancels them), hands every unsettled held message
-// back to JetStream with a Nak so another worker takes it at once, and
-// returns. Safe to call more than once and on a never-started Worker.
+// back to JetStream in stream order so another worker takes it at once,
+// leaves the membership, and returns. Safe to call more than once and on a
+// never-started Worker.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.stopOnce.Do(func() {
 		defer close(w.stopped)
 		w.mu.Lock()
-		w.stopping = true
-		cc := w.cc
+		looping := w.looping
 		w.mu.Unlock()
-
-		hard := time.NewTimer(w.cfg.ShutdownTimeout)
-		defer hard.Stop()
-		if cc != nil {
-			// Drain hands what the client buffered to handle, which Naks it.
-			cc.Drain()
+		w.stopLoop()
+		if looping {
 			select {
-			case <-cc.Closed():
-			case <-hard.C:
-				cc.Stop()
+			case <-w.loopDone:
 			case <-ctx.Done():
-				cc.Stop()
+				w.stopErr = ctx.Err()
 			}
 		}
-		w.cancelSoft()
-		done := make(chan struct{})
-		go func() { w.lanesWG.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-hard.C:
-			w.log.Warn().Dur("timeout", w.cfg.ShutdownTimeout).Msg("shutdown timeout: cancelling API calls in progress")
-			w.cancelCalls()
-			<-done
-		case <-ctx.Done():
-			w.cancelCalls()
-			<-done
-			w.stopErr = ctx.Err()
+		w.mu.Lock()
+		parts := make([]*partition, 0, len(w.parts))
+		for _, p := range w.parts {
+			parts = append(parts, p)
 		}
-		w.cancelCalls()
-		n := w.handBack()
-		w.log.Info().Int("handed_back", n).Msg("worker stopped")
+		clear(w.parts)
+		w.mu.Unlock()
+		w.releaseAll(parts)
+		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if w.members != nil {
+			if err := w.members.leave(lctx); err != nil {
+				w.log.Debug().Err(err).Msg("leave membership")
+			}
+		}
+		w.log.Info().Msg("worker stopped")
 	})
 	<-w.stopped
 	return w.stopErr
@@ -204,55 +328,3 @@ func (w *Worker) Stopped() <-chan struct{} { return w.stopped }
 
 // BreakerState tells whether delivery is paused as a whole.
 func (w *Worker) BreakerState() retry.BreakerState { return w.breaker.State() }
-
-// handBack Naks every message still held, in stream order, so JetStream
-// redelivers them (to another worker at once) in the order they were
-// published: its redelivery queue is first-in first-out, so Nak'ing a
-// waybill's later message before its earlier one would reorder the trace.
-func (w *Worker) handBack() int {
-	w.mu.Lock()
-	w.handedBack = true
-	hs := make([]*held, 0, len(w.held))
-	for _, h := range w.held {
-		hs = append(hs, h)
-	}
-	clear(w.held)
-	w.mu.Unlock()
-	slices.SortFunc(hs, func(a, b *held) int { return cmp.Compare(a.seq, b.seq) })
-	for _, h := range hs {
-		if err := h.msg.Nak(); err != nil {
-			w.log.Debug().Err(err).Uint64("seq", h.seq).Msg("hand back")
-		}
-	}
-	w.stats.handedBack.Add(uint64(len(hs)))
-	return len(hs)
-}
-
-// keepAlive tells JetStream every AckWait/3 that each held message is
-// still being worked on, so it is not redelivered while it waits behind its
-// waybill's head or for a retry.
-func (w *Worker) keepAlive() {
-	defer w.lanesWG.Done()
-	every := max(w.cfg.AckWait/3, 100*time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var msgs []jetstream.Msg
-	for {
-		select {
-		case <-w.softCtx.Done():
-			return
-		case <-t.C:
-		}
-		msgs = msgs[:0]
-		w.mu.Lock()
-		for _, h := range w.held {
-			msgs = append(msgs, h.msg)
-		}
-		w.mu.Unlock()
-		for _, m := range msgs {
-			if err := m.InProgress(); err != nil {
-				w.log.Debug().Err(err).Msg("keep-alive")
-			}
-		}
-	}
-}

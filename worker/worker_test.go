@@ -143,22 +143,24 @@ func (b *bundle) publishInterleaved(t *testing.T, trs [][]pathupdate.Event) {
 	}
 }
 
-// waitSettled waits until the consumer has nothing pending or unacked.
+// waitSettled waits until the trace stream is empty: with work-queue
+// retention an event leaves it when a worker acks it (delivered or
+// dead-lettered).
 func (b *bundle) waitSettled(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
-		c, err := b.js.Consumer(ctx, pathupdate.TraceStream, worker.ConsumerDefault)
+		st, err := b.js.Stream(ctx, pathupdate.TraceStream)
 		if err == nil {
-			info, err := c.Info(ctx)
-			if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+			info, err := st.Info(ctx)
+			if err == nil && info.State.Msgs == 0 {
 				return
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("consumer did not settle within %s", timeout)
+			t.Fatalf("trace stream not empty within %s", timeout)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -13,102 +13,6 @@ import (
 	"github.com/pathupdate/pathupdate/retry"
 )
 
-// held is one message this worker has taken from JetStream and not yet
-// settled (acked, dead-lettered or handed back).
-type held struct {
-	msg     jetstream.Msg // the newest delivery; guarded by Worker.mu
-	seq     uint64        // stream sequence: the message's identity
-	subject string
-	waybill string
-}
-
-// lane is the FIFO of one waybill's held messages. Exactly one goroutine
-// works a lane at a time; it exits when the lane is empty, so idle waybills
-// cost nothing.
-type lane struct {
-	waybill string
-	queue   []*held
-}
-
-// handle is called by the JetStream consumer, serially, for each message.
-// It never blocks on delivery: it files the message into its waybill's lane.
-func (w *Worker) handle(msg jetstream.Msg) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		// Not a JetStream message: nothing to ack, nothing to lose.
-		w.log.Error().Err(err).Msg("message without JetStream metadata")
-		return
-	}
-	seq := meta.Sequence.Stream
-	subject := msg.Subject()
-
-	w.mu.Lock()
-	if w.handedBack {
-		// Stop has already handed back what it held; this one arrived late.
-		w.mu.Unlock()
-		w.stats.handedBack.Add(1)
-		_ = msg.Nak()
-		return
-	}
-	if h, ok := w.held[seq]; ok {
-		// JetStream redelivered a message we still hold (a keep-alive was
-		// late). Keep its place in the lane; answer the newest delivery.
-		h.msg = msg
-		w.mu.Unlock()
-		w.stats.redeliveriesMerged.Add(1)
-		return
-	}
-	h := &held{msg: msg, seq: seq, subject: subject, waybill: pathupdate.WaybillFromSubject(subject)}
-	w.held[seq] = h
-	if w.stopping {
-		// Drained from the client's buffer during Stop: Stop hands it back
-		// with the rest, in stream order.
-		w.mu.Unlock()
-		return
-	}
-	ln, ok := w.lanes[h.waybill]
-	if !ok {
-		ln = &lane{waybill: h.waybill}
-		w.lanes[h.waybill] = ln
-		w.lanesWG.Add(1)
-		go w.runLane(ln)
-	}
-	ln.queue = append(ln.queue, h)
-	w.mu.Unlock()
-	w.stats.received.Add(1)
-}
-
-// runLane settles the lane's messages one after another, in arrival order.
-func (w *Worker) runLane(ln *lane) {
-	defer w.lanesWG.Done()
-	for {
-		w.mu.Lock()
-		if len(ln.queue) == 0 {
-			delete(w.lanes, ln.waybill)
-			w.mu.Unlock()
-			return
-		}
-		h := ln.queue[0]
-		w.mu.Unlock()
-
-		err := w.settle(h)
-
-		w.mu.Lock()
-		if err != nil {
-			// Stopping: leave the head and all behind it held; Stop hands
-			// every held message back at once, in stream order.
-			ln.queue = nil
-			delete(w.lanes, ln.waybill)
-			w.mu.Unlock()
-			return
-		}
-		ln.queue[0] = nil
-		ln.queue = ln.queue[1:]
-		delete(w.held, h.seq)
-		w.mu.Unlock()
-	}
-}
-
 // attempt is what a settle loop knows about its event's delivery so far.
 type attempt struct {
 	calls   int // API calls made
@@ -120,10 +24,9 @@ type attempt struct {
 
 // settle delivers h, retrying as the policy says, until it is acked or
 // dead-lettered. It returns errStopping when the worker stops first.
-func (w *Worker) settle(h *held) error {
-	w.mu.Lock()
-	data := h.msg.Data()
-	w.mu.Unlock()
+func (p *partition) settle(h *held) error {
+	w := p.w
+	data := p.msgOf(h).Data()
 
 	ev, err := pathupdate.DecodeEvent(data)
 	if err == nil && ev.WaybillID != h.waybill {
@@ -132,19 +35,19 @@ func (w *Worker) settle(h *held) error {
 	if err != nil {
 		w.stats.invalid.Add(1)
 		now := w.cfg.Now()
-		return w.deadLetter(h, retry.ReasonInvalidEvent, attempt{first: now, last: now,
+		return p.deadLetter(h, retry.ReasonInvalidEvent, attempt{first: now, last: now,
 			outcome: pathupdate.Outcome{ErrMsg: err.Error()}})
 	}
 
 	var bo backoff.BackOff = w.cfg.Retry.NewBackOff()
 	var a attempt
 	for {
-		if err := w.breaker.Wait(w.softCtx); err != nil {
+		if err := w.breaker.Wait(p.softCtx); err != nil {
 			return errStopping
 		}
 		select {
 		case w.sem <- struct{}{}:
-		case <-w.softCtx.Done():
+		case <-p.softCtx.Done():
 			w.breaker.Release()
 			return errStopping
 		}
@@ -153,10 +56,10 @@ func (w *Worker) settle(h *held) error {
 			a.first = a.last
 		}
 		a.calls++
-		o := w.api.UpdatePath(w.callCtx, ev)
+		o := w.api.UpdatePath(p.callCtx, ev)
 		<-w.sem
 		w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
-		if w.callCtx.Err() != nil {
+		if p.callCtx.Err() != nil {
 			w.breaker.Release()
 			return errStopping
 		}
@@ -169,19 +72,17 @@ func (w *Worker) settle(h *held) error {
 		if o.Kind == pathupdate.Transient && !counted {
 			// The breaker opened: the API fails for everything, not for this
 			// event. Wait for the breaker, spend no budget.
-			w.logFailure(h, ev, a, "paused: API failing for every event")
+			p.logFailure(h, ev, a, "paused: API failing for every event")
 			continue
 		}
 		d := w.cfg.Retry.Decide(o, a.counted, bo)
 		switch d.Action {
 		case retry.Ack:
-			w.mu.Lock()
-			m := h.msg
-			w.mu.Unlock()
+			m := p.msgOf(h)
 			if err := m.Ack(); err != nil {
 				// The event is delivered; if the ack is lost JetStream
 				// redelivers it and WeChat sees it twice (at least once).
-				w.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack")
+				p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack")
 			}
 			w.stats.delivered.Add(1)
 			if a.calls > 1 {
@@ -190,21 +91,21 @@ func (w *Worker) settle(h *held) error {
 			w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: o, Attempts: a.calls, Published: published(m), At: w.cfg.Now()})
 			return nil
 		case retry.DeadLetter:
-			w.logFailure(h, ev, a, "dead-lettered: "+d.Reason)
-			return w.deadLetter(h, d.Reason, a)
+			p.logFailure(h, ev, a, "dead-lettered: "+d.Reason)
+			return p.deadLetter(h, d.Reason, a)
 		case retry.Retry:
 			w.stats.retries.Add(1)
 			w.cfg.Observer.Retried(o)
-			w.logFailure(h, ev, a, fmt.Sprintf("retrying in %s", d.Delay.Round(time.Millisecond)))
-			if !w.wait(d.Delay) {
+			p.logFailure(h, ev, a, fmt.Sprintf("retrying in %s", d.Delay.Round(time.Millisecond)))
+			if !p.wait(d.Delay) {
 				return errStopping
 			}
 		case retry.Pause:
 			w.stats.paused.Add(1)
-			w.logFailure(h, ev, a, "paused: not the event's fault")
+			p.logFailure(h, ev, a, "paused: not the event's fault")
 			if w.breaker.State() == retry.Closed {
 				// Not open yet: do not hammer the API meanwhile.
-				if !w.wait(bo.NextBackOff()) {
+				if !p.wait(bo.NextBackOff()) {
 					return errStopping
 				}
 			}
@@ -212,17 +113,18 @@ func (w *Worker) settle(h *held) error {
 	}
 }
 
-// wait sleeps d unless the worker stops first; it reports whether it slept.
-func (w *Worker) wait(d time.Duration) bool {
+// wait sleeps d unless the partition is released first; it reports
+// whether it slept.
+func (p *partition) wait(d time.Duration) bool {
 	if d <= 0 {
-		return w.softCtx.Err() == nil
+		return p.softCtx.Err() == nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-w.softCtx.Done():
+	case <-p.softCtx.Done():
 		return false
 	}
 }
@@ -231,10 +133,9 @@ func (w *Worker) wait(d time.Duration) bool {
 // original. A crash in between redelivers the original; the dead letter's
 // Nats-Msg-Id (from the original sequence) makes the second write a
 // duplicate, not a second record.
-func (w *Worker) deadLetter(h *held, reason string, a attempt) error {
-	w.mu.Lock()
-	m := h.msg
-	w.mu.Unlock()
+func (p *partition) deadLetter(h *held, reason string, a attempt) error {
+	w := p.w
+	m := p.msgOf(h)
 	rec := deadletter.Record{
 		Event:           m.Data(),
 		WaybillID:       h.waybill,
@@ -258,25 +159,23 @@ func (w *Worker) deadLetter(h *held, reason string, a attempt) error {
 	bo.MaxElapsedTime = 0
 	bo.MaxInterval = 5 * time.Second
 	for {
-		ctx, cancel := context.WithTimeout(w.softCtx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(p.softCtx, 10*time.Second)
 		err := w.dl.Write(ctx, rec)
 		cancel()
 		if err == nil {
 			break
 		}
-		if w.softCtx.Err() != nil {
+		if p.softCtx.Err() != nil {
 			return errStopping
 		}
-		w.log.Error().Err(err).Str("waybill", h.waybill).Uint64("seq", h.seq).Msg("dead-letter write failed; will try again")
-		if !w.wait(bo.NextBackOff()) {
+		p.log.Error().Err(err).Str("waybill", h.waybill).Uint64("seq", h.seq).Msg("dead-letter write failed; will try again")
+		if !p.wait(bo.NextBackOff()) {
 			return errStopping
 		}
 	}
-	w.mu.Lock()
-	m = h.msg
-	w.mu.Unlock()
+	m = p.msgOf(h)
 	if err := m.Ack(); err != nil {
-		w.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack after dead letter")
+		p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack after dead letter")
 	}
 	w.stats.deadLettered(reason)
 	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: published(m), At: w.cfg.Now()})
@@ -293,9 +192,9 @@ func published(m jetstream.Msg) time.Time {
 
 // logFailure writes the one line a delivery failure gets. The event's
 // token is never logged.
-func (w *Worker) logFailure(h *held, ev pathupdate.Event, a attempt, what string) {
+func (p *partition) logFailure(h *held, ev pathupdate.Event, a attempt, what string) {
 	o := a.outcome
-	e := w.log.Warn().Str("waybill", ev.WaybillID).Uint64("seq", h.seq).
+	e := p.log.Warn().Str("waybill", ev.WaybillID).Uint64("seq", h.seq).
 		Int("attempt", a.calls).Str("outcome", o.Kind.String()).Int("errcode", o.ErrCode)
 	if o.ErrMsg != "" {
 		e = e.Str("errmsg", o.ErrMsg)

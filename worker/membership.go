@@ -1,0 +1,132 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// MembersBucket is the JetStream key-value bucket where live workers
+// announce themselves. An entry lives MemberTTL after its last heartbeat,
+// so a worker killed with -9 drops out by itself.
+const MembersBucket = "pathupdate_workers"
+
+// Member is one live worker as it announces itself.
+type Member struct {
+	ID         string    `json:"id"`
+	Host       string    `json:"host"`
+	PID        int       `json:"pid"`
+	Started    time.Time `json:"started"`
+	Beat       time.Time `json:"beat"`
+	Partitions []int     `json:"partitions"` // partitions it holds now
+	Held       int       `json:"held"`       // messages it holds now
+}
+
+// membership is this worker's entry in MembersBucket.
+type membership struct {
+	kv jetstream.KeyValue
+	me Member
+}
+
+func newMemberID() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, host)
+	if host == "" {
+		host = "worker"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strings.ToLower(nuid.Next()[16:]))
+}
+
+func openMembership(ctx context.Context, js jetstream.JetStream, id string, ttl time.Duration, replicas int, now time.Time) (*membership, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      MembersBucket,
+		Description: "pathupdate: live workers and the partitions they hold",
+		TTL:         ttl,
+		History:     1,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("worker: members bucket %s: %w", MembersBucket, err)
+	}
+	host, _ := os.Hostname()
+	return &membership{kv: kv, me: Member{ID: id, Host: host, PID: os.Getpid(), Started: now}}, nil
+}
+
+// beat renews this worker's entry with what it holds now.
+func (m *membership) beat(ctx context.Context, partitions []int, heldN int, now time.Time) error {
+	m.me.Partitions, m.me.Held, m.me.Beat = partitions, heldN, now
+	b, err := json.Marshal(m.me)
+	if err != nil {
+		return err
+	}
+	_, err = m.kv.Put(ctx, m.me.ID, b)
+	return err
+}
+
+// leave removes this worker's entry so the others take over at once
+// instead of after MemberTTL.
+func (m *membership) leave(ctx context.Context) error {
+	return m.kv.Delete(ctx, m.me.ID)
+}
+
+// Members lists the live workers, sorted by ID.
+func Members(ctx context.Context, js jetstream.JetStream) ([]Member, error) {
+	kv, err := js.KeyValue(ctx, MembersBucket)
+	if err != nil {
+		return nil, err
+	}
+	return listMembers(ctx, kv)
+}
+
+func listMembers(ctx context.Context, kv jetstream.KeyValue) ([]Member, error) {
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Member
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or left since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		var m Member
+		if err := json.Unmarshal(e.Value(), &m); err != nil || m.ID == "" {
+			m = Member{ID: k}
+		}
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// assignment is which of n partitions the member id holds when the live
+// members are ids (sorted): partition p goes to ids[p mod len(ids)]. Every
+// worker computes the same answer from the same list, and the shares
+// differ by at most one partition.
+func assignment(ids []string, n int, id string) []int {
+	i := slices.Index(ids, id)
+	if i < 0 {
+		return nil
+	}
+	var mine []int
+	for p := i; p < n; p += len(ids) {
+		mine = append(mine, p)
+	}
+	return mine
+}
