@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +34,8 @@ func workerCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-in-flight", Value: worker.MaxInFlightDefault, Usage: "messages held at once (bounds memory)", Sources: cli.EnvVars("PATHUPDATE_MAX_IN_FLIGHT")},
 			&cli.IntFlag{Name: "concurrency", Value: worker.ConcurrencyDefault, Usage: "API calls in progress at once", Sources: cli.EnvVars("PATHUPDATE_CONCURRENCY")},
 			&cli.DurationFlag{Name: "ack-wait", Value: worker.AckWaitDefault, Usage: "JetStream AckWait; a dead worker's messages return after this", Sources: cli.EnvVars("PATHUPDATE_ACK_WAIT")},
+			&cli.DurationFlag{Name: "pinned-ttl", Value: worker.PinnedTTLDefault, Usage: "a killed worker's partitions move after this", Sources: cli.EnvVars("PATHUPDATE_PINNED_TTL")},
+			&cli.DurationFlag{Name: "member-ttl", Value: worker.MemberTTLDefault, Usage: "a worker without heartbeat for this long counts as gone", Sources: cli.EnvVars("PATHUPDATE_MEMBER_TTL")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: worker.ShutdownTimeoutDefault, Usage: "how long calls in progress may finish on SIGTERM", Sources: cli.EnvVars("PATHUPDATE_SHUTDOWN_TIMEOUT")},
 			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
 			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
@@ -102,7 +105,7 @@ func natsConn(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name st
 
 // apiClient builds the WeChat client from the settings, or from an
 // in-process sandbox with --sandbox.
-func apiClient(cmd *cli.Command, log zerolog.Logger) (*pathupdate.Client, func(), error) {
+func apiClient(cmd *cli.Command, log zerolog.Logger, userAgent string) (*pathupdate.Client, func(), error) {
 	base := cmd.String("api-base")
 	appid := cmd.String("appid")
 	secret, err := secretSetting(cmd, "appsecret", "appsecret-file")
@@ -110,7 +113,8 @@ func apiClient(cmd *cli.Command, log zerolog.Logger) (*pathupdate.Client, func()
 		return nil, nil, err
 	}
 	closeFn := func() {}
-	var hc = pathupdate.NewHTTPClient(pathupdate.DefaultHTTPTimeout)
+	hc := pathupdate.NewHTTPClient(pathupdate.DefaultHTTPTimeout)
+	hc.Transport = userAgentTransport{base: hc.Transport, agent: userAgent}
 	if cmd.Bool("sandbox") {
 		sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true})
 		closeFn = sb.Close
@@ -158,11 +162,15 @@ func runWorker(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	memberID := worker.NewMemberID()
 	wcfg := worker.Config{
 		Consumer:        cmd.String("consumer"),
 		MaxInFlight:     cmd.Int("max-in-flight"),
 		Concurrency:     cmd.Int("concurrency"),
 		AckWait:         cmd.Duration("ack-wait"),
+		PinnedTTL:       cmd.Duration("pinned-ttl"),
+		MemberTTL:       cmd.Duration("member-ttl"),
+		MemberID:        memberID,
 		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
 		Retry: retry.Policy{
 			InitialInterval: cmd.Duration("retry-initial"),
@@ -178,7 +186,7 @@ func runWorker(ctx context.Context, cmd *cli.Command) error {
 	if err := scfg.WithDefaults().Validate(); err != nil {
 		return err
 	}
-	client, closeAPI, err := apiClient(cmd, log)
+	client, closeAPI, err := apiClient(cmd, log, "pathupdate-worker/"+memberID)
 	if err != nil {
 		return err
 	}
@@ -205,4 +213,17 @@ func runWorker(ctx context.Context, cmd *cli.Command) error {
 	<-ctx.Done()
 	log.Info().Msg("signal received: stopping")
 	return w.Stop(context.Background())
+}
+
+// userAgentTransport names the worker in every request, so a WeChat
+// gateway log (or the sandbox's record) tells which worker called.
+type userAgentTransport struct {
+	base  http.RoundTripper
+	agent string
+}
+
+func (t userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", t.agent)
+	return t.base.RoundTrip(r)
 }

@@ -105,6 +105,7 @@ func (s *Sandbox) handlePathUpdate(w http.ResponseWriter, r *http.Request) {
 		ActionTime: u.ActionTime,
 		ActionType: u.ActionType,
 		ActionMsg:  u.ActionMsg,
+		UserAgent:  r.UserAgent(),
 	})
 	if readErr != nil { // the client is gone
 		s.finish(h, StatusClientClosed, 0, u)

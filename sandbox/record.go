@@ -19,6 +19,9 @@ type Call struct {
 	ActionTime int64     `json:"action_time"`
 	ActionType int       `json:"action_type"`
 	ActionMsg  string    `json:"action_msg"`
+	// UserAgent is the caller's User-Agent header: pathupdate workers name
+	// themselves there, so a test can tell which worker made the call.
+	UserAgent string `json:"user_agent,omitempty"`
 	// ErrCode is the errcode answered with HTTP 200; 0 otherwise.
 	ErrCode int `json:"errcode"`
 	// HTTPStatus is the HTTP status answered: 200, a 5xx fault,

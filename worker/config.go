@@ -85,7 +85,7 @@ func (c Config) WithDefaults() Config {
 		c.MemberTTL = MemberTTLDefault
 	}
 	if c.MemberID == "" {
-		c.MemberID = newMemberID()
+		c.MemberID = NewMemberID()
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = ShutdownTimeoutDefault
@@ -114,6 +114,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("worker: Concurrency %d must be at least 1", c.Concurrency)
 	case c.AckWait < time.Second:
 		return fmt.Errorf("worker: AckWait %s is too short: use at least 1s (default %s)", c.AckWait, AckWaitDefault)
+	case !validMemberID(c.MemberID):
+		return fmt.Errorf("worker: MemberID %q: use letters, digits, - and _ only", c.MemberID)
 	case c.PinnedTTL < time.Second:
 		return fmt.Errorf("worker: PinnedTTL %s is too short: use at least 1s (default %s)", c.PinnedTTL, PinnedTTLDefault)
 	case c.MemberTTL < time.Second:

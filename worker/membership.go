@@ -36,7 +36,9 @@ type membership struct {
 	me Member
 }
 
-func newMemberID() string {
+// NewMemberID makes a member id: host name, process id and a random
+// suffix, in the characters a key of MembersBucket allows.
+func NewMemberID() string {
 	host, _ := os.Hostname()
 	host = strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
@@ -48,6 +50,18 @@ func newMemberID() string {
 		host = "worker"
 	}
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strings.ToLower(nuid.Next()[16:]))
+}
+
+func validMemberID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func openMembership(ctx context.Context, js jetstream.JetStream, id string, ttl time.Duration, replicas int, now time.Time) (*membership, error) {

@@ -79,7 +79,7 @@ func (p *partition) settle(h *held) error {
 		switch d.Action {
 		case retry.Ack:
 			m := p.msgOf(h)
-			if err := m.Ack(); err != nil {
+			if err := p.ack(m); err != nil {
 				// The event is delivered; if the ack is lost JetStream
 				// redelivers it and WeChat sees it twice (at least once).
 				p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack")
@@ -174,7 +174,7 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) error {
 		}
 	}
 	m = p.msgOf(h)
-	if err := m.Ack(); err != nil {
+	if err := p.ack(m); err != nil {
 		p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack after dead letter")
 	}
 	w.stats.deadLettered(reason)
@@ -206,4 +206,14 @@ func (p *partition) logFailure(h *held, ev pathupdate.Event, a attempt, what str
 		e = e.AnErr("cause", o.Err)
 	}
 	e.Msg(what)
+}
+
+// ack acknowledges m and waits for the server to confirm it before the
+// lane moves on. A fire-and-forget ack lost in a crash would bring back an
+// event after the next one of its waybill was delivered; a confirmed ack
+// leaves only the event in flight to be redelivered, ahead of the rest.
+func (p *partition) ack(m jetstream.Msg) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return m.DoubleAck(ctx)
 }
