@@ -39,6 +39,7 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			publishCommand(),
 			sandboxCommand(),
 			demoCommand(),
+			gatewayCommand(),
 		},
 	}
 }

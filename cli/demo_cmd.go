@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/pathupdate/pathupdate/demo"
+	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
 func demoCommand() *cli.Command {
@@ -19,6 +20,7 @@ func demoCommand() *cli.Command {
 			&cli.FloatFlag{Name: "fail-rate", Value: demo.SystemErrorRateDefault, Usage: "share of API calls the sandbox answers -1"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of traffic and faults (0: from the clock)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the worker's log"},
+			&cli.StringFlag{Name: "transport", Value: pathupdate.TransportHTTPS, Usage: "https, or cloudcall to deliver through the sandbox's /tcb/invokecloudfunction"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			log := zerolog.Nop()
@@ -38,6 +40,7 @@ func demoCommand() *cli.Command {
 				SystemErrorRate:  rate,
 				Seed:             cmd.Uint64("seed"),
 				Logger:           log,
+				Transport:        cmd.String("transport"),
 			}, cmd.Root().Writer)
 			return err
 		},

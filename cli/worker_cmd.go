@@ -26,7 +26,7 @@ func workerCommand() *cli.Command {
 		Usage: "consume trace events and deliver them to WeChat, in order per waybill",
 		Description: "With no --nats-url it starts an embedded JetStream server on 127.0.0.1:4222 storing under --data-dir.\n" +
 			"With no WeChat credentials it refuses to start, unless --sandbox runs the sandbox in-process.",
-		Flags: append(append(wechatFlags(), streamFlags()...),
+		Flags: append(append(append(wechatFlags(), streamFlags()...), gatewayFlags("")...),
 			&cli.StringFlag{Name: "data-dir", Value: "./data", Usage: "store of the embedded JetStream server", Sources: cli.EnvVars("PATHUPDATE_DATA_DIR")},
 			&cli.IntFlag{Name: "embedded-port", Value: 4222, Usage: "port of the embedded JetStream server (127.0.0.1)", Sources: cli.EnvVars("PATHUPDATE_EMBEDDED_PORT")},
 			&cli.BoolFlag{Name: "sandbox", Usage: "deliver to an in-process WeChat sandbox that accepts any waybill (for trying things out)"},
@@ -53,6 +53,9 @@ func wechatFlags() []cli.Flag {
 		&cli.StringFlag{Name: "appsecret-file", Usage: "file holding the AppSecret", Sources: cli.EnvVars("WECHAT_APPSECRET_FILE")},
 		&cli.StringFlag{Name: "token-source", Value: "stable", Usage: "access_token source: stable (safe for many workers), classic, or file", Sources: cli.EnvVars("WECHAT_TOKEN_SOURCE")},
 		&cli.StringFlag{Name: "access-token-file", Usage: "with --token-source file: file a central token service keeps current", Sources: cli.EnvVars("WECHAT_ACCESS_TOKEN_FILE")},
+		&cli.StringFlag{Name: "transport", Value: pathupdate.TransportHTTPS, Usage: "how events reach logistics.updatePath: https (the API itself) or cloudcall (through a Cloud Base function)", Sources: cli.EnvVars("WECHAT_TRANSPORT")},
+		&cli.StringFlag{Name: "cloud-env", Usage: "with --transport cloudcall: the Cloud Base environment id", Sources: cli.EnvVars("WECHAT_CLOUD_ENV")},
+		&cli.StringFlag{Name: "cloud-function", Usage: "with --transport cloudcall: the deployed function's name (the repo's is updatePath)", Sources: cli.EnvVars("WECHAT_CLOUD_FUNCTION")},
 	}
 }
 
@@ -115,8 +118,13 @@ func apiClient(cmd *cli.Command, log zerolog.Logger, userAgent string) (*pathupd
 	closeFn := func() {}
 	hc := pathupdate.NewHTTPClient(pathupdate.DefaultHTTPTimeout)
 	hc.Transport = userAgentTransport{base: hc.Transport, agent: userAgent}
+	transport, cloudEnv, cloudFn := cmd.String("transport"), cmd.String("cloud-env"), cmd.String("cloud-function")
 	if cmd.Bool("sandbox") {
-		sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true})
+		sbcfg := sandbox.Config{AcceptAnyWaybill: true}
+		if transport == pathupdate.TransportCloudCall { // the sandbox accepts whatever env and function were asked for
+			sbcfg.CloudEnv, sbcfg.CloudFunction = cloudEnv, cloudFn
+		}
+		sb := sandbox.NewServer(sbcfg)
 		closeFn = sb.Close
 		base, appid, secret = sb.URL, sandbox.DefaultAppID, pathupdate.Secret(sandbox.DefaultAppSecret)
 		log.Warn().Str("url", sb.URL).Msg("delivering to an in-process WeChat sandbox, not to WeChat (see GET " + sb.URL + "/sandbox/received)")
@@ -149,7 +157,8 @@ func apiClient(cmd *cli.Command, log zerolog.Logger, userAgent string) (*pathupd
 		closeFn()
 		return nil, nil, err
 	}
-	c, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: base, Tokens: tokens, HTTPClient: hc, Logger: log})
+	c, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: base, Tokens: tokens, HTTPClient: hc, Logger: log,
+		Transport: transport, CloudEnv: cloudEnv, CloudFunction: cloudFn})
 	if err != nil {
 		closeFn()
 		return nil, nil, err
@@ -157,7 +166,12 @@ func apiClient(cmd *cli.Command, log zerolog.Logger, userAgent string) (*pathupd
 	return c, closeFn, nil
 }
 
-func runWorker(ctx context.Context, cmd *cli.Command) error {
+func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = nil // a signal during start-up is a clean stop, not a failure
+		}
+	}()
 	log, err := logger(cmd)
 	if err != nil {
 		return err
@@ -203,11 +217,19 @@ func runWorker(ctx context.Context, cmd *cli.Command) error {
 	if err := pathupdate.EnsureStreams(ctx, js, scfg); err != nil {
 		return err
 	}
+	if cmd.String("gateway-addr") != "" {
+		gw, err := startGateway(ctx, cmd, log, nc, js)
+		if err != nil {
+			return err
+		}
+		defer stopGateway(gw, log)
+	}
 	w, err := worker.New(js, client, deadletter.NewWriter(js, deadletter.WriterConfig{Logger: log}), wcfg)
 	if err != nil {
 		return err
 	}
 	if err := w.Start(ctx); err != nil {
+		_ = w.Stop(context.Background())
 		return err
 	}
 	<-ctx.Done()

@@ -42,6 +42,10 @@ type Config struct {
 	DataDir          string  // JetStream store; default a temporary folder removed afterwards
 	Timeout          time.Duration
 	Logger           zerolog.Logger // the worker's log; default silent
+	// Transport is the client's: pathupdate.TransportHTTPS (default) or
+	// pathupdate.TransportCloudCall, which goes through the sandbox's
+	// /tcb/invokecloudfunction with its default env and function.
+	Transport string
 }
 
 func (c Config) withDefaults() Config {
@@ -127,7 +131,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("demo: %w", err)
 	}
-	client, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Logger: cfg.Logger})
+	client, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Logger: cfg.Logger,
+		Transport: cfg.Transport, CloudEnv: sandbox.DefaultCloudEnv, CloudFunction: sandbox.DefaultCloudFunction})
 	if err != nil {
 		return Summary{}, fmt.Errorf("demo: %w", err)
 	}
@@ -158,6 +163,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 		return s, fmt.Errorf("demo: reading dead letters: %w", err)
 	}
 	s.Write(out, cfg)
+	if cfg.Transport == pathupdate.TransportCloudCall {
+		fmt.Fprintf(out, "Delivered through the Cloud Call: POST /tcb/invokecloudfunction (env %s, function %s) on the sandbox\n",
+			sandbox.DefaultCloudEnv, sandbox.DefaultCloudFunction)
+	}
 	return s, s.Check(traces)
 }
 

@@ -41,6 +41,18 @@ type ClientConfig struct {
 	// Now is the clock the logged call durations are measured on. Default
 	// time.Now.
 	Now func() time.Time
+
+	// Transport is how an event reaches logistics.updatePath:
+	// TransportHTTPS (the default) calls the API itself; TransportCloudCall
+	// invokes a Cloud Base function that calls it (see cloudcall.go).
+	Transport string
+	// CloudEnv is the Cloud Base environment id. Required for
+	// TransportCloudCall, ignored otherwise.
+	CloudEnv string
+	// CloudFunction is the name of the deployed cloud function (the repo's
+	// cloudfunctions/updatePath). Required for TransportCloudCall, ignored
+	// otherwise.
+	CloudFunction string
 }
 
 // WithDefaults returns a copy of c with every unset field at its default.
@@ -58,6 +70,9 @@ func (c ClientConfig) WithDefaults() ClientConfig {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Transport == "" {
+		c.Transport = TransportHTTPS
+	}
 	return c
 }
 
@@ -74,15 +89,22 @@ func (c ClientConfig) Validate() error {
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("pathupdate: ClientConfig.Timeout is %v: use a positive duration or 0 for the default %v", c.Timeout, DefaultCallTimeout))
 	}
+	errs = append(errs, c.validateTransport()...)
 	return errors.Join(errs...)
 }
 
-// Client calls logistics.updatePath over HTTPS. It is safe for concurrent
-// use.
+// Client calls logistics.updatePath, over HTTPS or through a cloud function
+// (ClientConfig.Transport). It is safe for concurrent use.
 type Client struct {
-	cfg ClientConfig
-	hc  *http.Client
-	url string // updatePath URL without the access_token
+	cfg   ClientConfig
+	hc    *http.Client
+	url   string // the endpoint's URL without any query
+	query string // query parameters after the access_token ("" or "&env=..&name=..")
+	// encode and call are the transport: the request body of an event, and
+	// one request with one access_token (post for HTTPS, invoke for the
+	// Cloud Call). UpdatePath's token handling serves both.
+	encode func(Event) []byte
+	call   func(ctx context.Context, tok Secret, body []byte) Outcome
 }
 
 // NewClient returns a Client for cfg (defaults filled in).
@@ -91,7 +113,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, hc: noRedirects(cfg.HTTPClient), url: cfg.APIBase + updatePathPath}, nil
+	c := &Client{cfg: cfg, hc: noRedirects(cfg.HTTPClient), url: cfg.APIBase + updatePathPath, encode: Event.Encode}
+	c.call = c.post
+	if cfg.Transport == TransportCloudCall {
+		c.useCloudCall()
+	}
+	return c, nil
 }
 
 // NewHTTPClient returns an http.Client tuned for many concurrent calls to
@@ -122,6 +149,8 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 // UpdatePath delivers ev and classifies the answer. When WeChat refuses the
 // access_token (40001, 40014, 42001, 41001) the token is invalidated and
 // the call retried once with a fresh one; a second refusal is TokenInvalid.
+// This holds for both transports; the rest of this comment is about HTTPS
+// (the Cloud Call's answers are mapped as cloudcall.go describes).
 //
 // Non-200 answers are Transient, 4xx included: WeChat itself answers every
 // error with HTTP 200 and an errcode, so a non-200 comes from something in
@@ -130,7 +159,7 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 // A cancelled ctx gives Transient with Err wrapping ctx.Err().
 func (c *Client) UpdatePath(ctx context.Context, ev Event) Outcome {
 	start := c.cfg.Now()
-	body := ev.Encode()
+	body := c.encode(ev)
 	o, tok := c.attempt(ctx, body)
 	attempts := 1
 	if o.Kind == TokenInvalid && tok != "" {
@@ -142,7 +171,7 @@ func (c *Client) UpdatePath(ctx context.Context, ev Event) Outcome {
 			c.cfg.Tokens.Invalidate(ctx, tok)
 		}
 	}
-	c.cfg.Logger.Debug().Str("waybill_id", ev.WaybillID).Stringer("kind", o.Kind).
+	c.cfg.Logger.Debug().Str("transport", c.cfg.Transport).Str("waybill_id", ev.WaybillID).Stringer("kind", o.Kind).
 		Int("errcode", o.ErrCode).Int("http_status", o.HTTPStatus).Int("attempts", attempts).
 		Dur("duration", c.cfg.Now().Sub(start)).Err(o.Err).Msg("updatePath")
 	return o
@@ -155,7 +184,7 @@ func (c *Client) attempt(ctx context.Context, body []byte) (Outcome, Secret) {
 	if err != nil {
 		return tokenOutcome(ctx, err), ""
 	}
-	return c.post(ctx, tok, body), tok
+	return c.call(ctx, tok, body), tok
 }
 
 // tokenOutcome maps a TokenSource error to an Outcome.
@@ -176,38 +205,51 @@ func withCtxErr(ctx context.Context, err error) error {
 	return err
 }
 
+// post is one HTTPS call of logistics.updatePath.
 func (c *Client) post(ctx context.Context, tok Secret, body []byte) Outcome {
-	cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	u := c.url + "?access_token=" + url.QueryEscape(tok.Reveal())
-	req, err := http.NewRequestWithContext(cctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return Outcome{Kind: Transient, Err: redactURLError(err)}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return Outcome{Kind: Transient, Err: withCtxErr(ctx, redactURLError(err))}
-	}
-	raw, status, err := readAnswer(resp)
-	if err != nil {
-		return Outcome{Kind: Transient, HTTPStatus: status, Err: withCtxErr(ctx, redactURLError(err))}
-	}
-	if status != http.StatusOK {
-		return Outcome{Kind: Transient, HTTPStatus: status}
+	raw, o, ok := c.roundTrip(ctx, tok, body)
+	if !ok {
+		return o
 	}
 	var a struct {
 		ErrCode *int   `json:"errcode"`
 		ErrMsg  string `json:"errmsg"`
 	}
 	if err := decodeJSON(raw, &a); err != nil {
-		return Outcome{Kind: Transient, HTTPStatus: status, Err: err}
+		return Outcome{Kind: Transient, HTTPStatus: http.StatusOK, Err: err}
 	}
 	code := 0 // some APIs leave errcode out on success
 	if a.ErrCode != nil {
 		code = *a.ErrCode
 	}
-	return Outcome{Kind: Classify(code), ErrCode: code, ErrMsg: scrubSecrets(a.ErrMsg, tok), HTTPStatus: status}
+	return Outcome{Kind: Classify(code), ErrCode: code, ErrMsg: scrubSecrets(a.ErrMsg, tok), HTTPStatus: http.StatusOK}
+}
+
+// roundTrip POSTs body to the endpoint with tok as access_token, bounded by
+// Timeout, and returns the body of an HTTP 200 answer. Anything else (a
+// transport failure, a body that cannot be read, another status) comes
+// back as a Transient Outcome with ok false, its error scrubbed of tok.
+func (c *Client) roundTrip(ctx context.Context, tok Secret, body []byte) (raw []byte, o Outcome, ok bool) {
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	u := c.url + "?access_token=" + url.QueryEscape(tok.Reveal()) + c.query
+	req, err := http.NewRequestWithContext(cctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, Outcome{Kind: Transient, Err: redactURLError(err)}, false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, Outcome{Kind: Transient, Err: withCtxErr(ctx, redactURLError(err))}, false
+	}
+	raw, status, err := readAnswer(resp)
+	if err != nil {
+		return nil, Outcome{Kind: Transient, HTTPStatus: status, Err: withCtxErr(ctx, redactURLError(err))}, false
+	}
+	if status != http.StatusOK {
+		return nil, Outcome{Kind: Transient, HTTPStatus: status}, false
+	}
+	return raw, Outcome{}, true
 }
 
 // readAnswer reads at most maxAnswerSize of resp's body, then drains a

@@ -29,6 +29,22 @@
 //     in errmsg like WeChat's, so nobody compares errmsg strings. Every
 //     call that passes the access_token check is recorded as a Call with
 //     its answer, whatever that was.
+//   - POST /tcb/invokecloudfunction?access_token=..&env=..&name=.. (the
+//     Cloud Call): the invoke API and the repo's cloud function
+//     (cloudfunctions/updatePath) in one. The invoke API checks the
+//     method (43002), the access_token (as path/update), env and name
+//     (40101 missing, Config.CloudBaseDisabled 85088, an env other than
+//     Config.CloudEnv -501005, a name other than Config.CloudFunction
+//     -501009); then the same faults, body checks (on the camelCase
+//     spelling token, waybillId, actionTime, actionType, actionMsg) and
+//     order checks as path/update run, and the answer is
+//     {"errcode":0,"errmsg":"ok","resp_data":"{\"errCode\":N,\"errMsg\":\"...\"}"}.
+//     An empty body is the invoke API's 44002; Faults.InvokeErrorRate
+//     injects an invoke-level errcode (-1 by default, or
+//     Faults.InvokeErrcode), while Faults.SystemErrorRate and MinuteQuota
+//     come back as the function's errCode. Calls are recorded in the same
+//     record as path/update's, with Call.Via "cloudcall", so order and
+//     duplicate checks see either transport.
 //
 // The request body is checked by this package's own code, never by package
 // pathupdate's validation: a bug there must show up as a rejected call here.
@@ -40,8 +56,9 @@
 //
 // It is not WeChat. No TLS, IP whitelist (40164), API authorisation
 // (48001), daily quota of path/update or of the classic token endpoint,
-// the 10,000/min limit of stable_token, the cloud-call transport, the
-// Order Placement Event push, or anything of the order's life (an order is
+// the 10,000/min limit of stable_token, Cloud Base itself (the cloud call
+// is answered as if the repo's function were deployed; the 5 s limit of
+// HTTP-triggered functions is not enforced), the Order Placement Event push, or anything of the order's life (an order is
 // just a waybill id and its token). Outage and HTTP 5xx faults hit
 // path/update only, never the token endpoints. The admin endpoints under
 // /sandbox/ have no authentication: run it on a trusted address only.

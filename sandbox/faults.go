@@ -10,11 +10,18 @@ import (
 	"time"
 )
 
-// Faults are the failures injected into path/update calls, checked in this
-// order once the access_token has been accepted: outage, HTTP 5xx, latency,
+// Faults are the failures injected into logistics.updatePath calls by
+// either transport, checked in this order once the access_token has been
+// accepted: outage, HTTP 5xx, latency, (cloud call only: invoke error),
 // minute quota, system error. The token endpoints never get faults.
+//
+// Through the cloud call, outage and 5xx are HTTP statuses of the invoke
+// API, the invoke error is the invoke API's errcode, and the minute quota
+// and system error are what logistics.updatePath answered the function, so
+// they arrive as the function's errCode (45011, -1) in resp_data.
 type Faults struct {
-	// SystemErrorRate is the fraction of calls answered {"errcode":-1}.
+	// SystemErrorRate is the fraction of calls answered {"errcode":-1}
+	// (through the cloud call: the function's errCode -1).
 	SystemErrorRate float64 `json:"system_error_rate"`
 	// HTTP5xxRate is the fraction answered HTTP 500, 502, 503 or 504
 	// (chosen at random) with a plain-text body, as a gateway would.
@@ -29,6 +36,14 @@ type Faults struct {
 	// MinuteQuota is how many calls are let through per wall-clock minute
 	// (of Config.Now); the calls beyond get errcode 45011. 0 = unlimited.
 	MinuteQuota int `json:"minute_quota"`
+	// InvokeErrorRate is the fraction of /tcb/invokecloudfunction calls
+	// the invoke API itself answers InvokeErrcode, the function not run.
+	// path/update calls never get it.
+	InvokeErrorRate float64 `json:"invoke_error_rate"`
+	// InvokeErrcode is the errcode of InvokeErrorRate: -1 (system error)
+	// when 0; -1000 is the invoke API's other system error (a function
+	// that failed or timed out).
+	InvokeErrcode int `json:"invoke_errcode"`
 }
 
 // Validate reports the first field of f out of range.
@@ -42,6 +57,8 @@ func (f Faults) Validate() error {
 		return fmt.Errorf("latency %v: want 0 or more", time.Duration(f.Latency))
 	case f.MinuteQuota < 0:
 		return fmt.Errorf("minute_quota %d: want 0 (unlimited) or more", f.MinuteQuota)
+	case !(f.InvokeErrorRate >= 0 && f.InvokeErrorRate <= 1):
+		return fmt.Errorf("invoke_error_rate %v: want a fraction in [0, 1]", f.InvokeErrorRate)
 	}
 	return nil
 }
@@ -56,6 +73,7 @@ func (f Faults) clamped() Faults {
 	}
 	f.SystemErrorRate = clamp(f.SystemErrorRate)
 	f.HTTP5xxRate = clamp(f.HTTP5xxRate)
+	f.InvokeErrorRate = clamp(f.InvokeErrorRate)
 	f.Latency = max(f.Latency, 0)
 	f.MinuteQuota = max(f.MinuteQuota, 0)
 	return f
@@ -131,6 +149,21 @@ func (s *Sandbox) faultAfter(now time.Time) int {
 	}
 	if f.SystemErrorRate > 0 && s.dice.Float64() < f.SystemErrorRate {
 		return ErrcodeSystemError
+	}
+	return ErrcodeOK
+}
+
+// invokeFault decides the invoke API's own fault of a cloud call: an
+// errcode, or ErrcodeOK to run the function.
+func (s *Sandbox) invokeFault() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faults
+	if f.InvokeErrorRate > 0 && s.dice.Float64() < f.InvokeErrorRate {
+		if f.InvokeErrcode == 0 {
+			return ErrcodeSystemError
+		}
+		return f.InvokeErrcode
 	}
 	return ErrcodeOK
 }

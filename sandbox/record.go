@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// Call is one path/update call that got past the access_token check, with
-// the answer it got. Fields of the body that could not be read are zero.
+// Call is one logistics.updatePath call that got past the access_token
+// check (and, through the cloud call, past the invoke API's env and name
+// checks), with the answer it got. Fields of the body that could not be
+// read are zero.
 type Call struct {
 	// Seq numbers calls in arrival order across all waybills, from 1.
 	Seq        int64     `json:"seq"`
@@ -28,7 +30,14 @@ type Call struct {
 	// StatusClientClosed when the client gave up first, or 0 while the
 	// call is still being answered.
 	HTTPStatus int `json:"http_status"`
+	// Via is "" for a call of path/update, ViaCloudCall for one through
+	// /tcb/invokecloudfunction. For the latter ErrCode is the invoke API's
+	// errcode when that was not 0, else the errCode the function returned.
+	Via string `json:"via,omitempty"`
 }
+
+// ViaCloudCall is Call.Via of a call made through the cloud function.
+const ViaCloudCall = "cloudcall"
 
 // Delivered reports whether WeChat would have taken the event.
 func (c Call) Delivered() bool { return c.HTTPStatus == http.StatusOK && c.ErrCode == ErrcodeOK }
@@ -42,9 +51,12 @@ type Stats struct {
 	// ClassicTokensIssued and StableTokensIssued count new tokens made.
 	ClassicTokensIssued int64 `json:"classic_tokens_issued"`
 	StableTokensIssued  int64 `json:"stable_tokens_issued"`
-	// UpdateCalls counts every path/update call, including those refused
-	// for their access_token (which are not recorded as Calls).
+	// UpdateCalls counts every path/update and invokecloudfunction call,
+	// including those refused for their access_token (which are not
+	// recorded as Calls).
 	UpdateCalls int64 `json:"update_calls"`
+	// CloudCalls counts the invokecloudfunction calls among UpdateCalls.
+	CloudCalls int64 `json:"cloud_calls"`
 	// ByErrcode counts the path/update calls answered HTTP 200, by errcode.
 	ByErrcode map[int]int64 `json:"by_errcode"`
 	// ByHTTPStatus counts path/update calls by HTTP status (including
@@ -65,6 +77,7 @@ type record struct {
 	byErrcode map[int]int64
 	byStatus  map[int]int64
 	total     int64
+	cloud     int64 // invokecloudfunction calls among total
 	delivered int64
 }
 
@@ -79,7 +92,7 @@ func (r *record) init() {
 	r.byWaybill = make(map[string][]int)
 	r.byErrcode = make(map[int]int64)
 	r.byStatus = make(map[int]int64)
-	r.total, r.delivered = 0, 0
+	r.total, r.cloud, r.delivered = 0, 0, 0
 }
 
 // arrive records c as the next call and returns its handle.
@@ -111,6 +124,14 @@ func (r *record) count(status, code int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.countLocked(status, code)
+}
+
+// countCloud counts an invokecloudfunction call (which count or finish
+// also counts among all calls).
+func (r *record) countCloud() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cloud++
 }
 
 func (r *record) countLocked(status, code int) {
@@ -174,7 +195,7 @@ func (s *Sandbox) Stats() Stats {
 	r := &s.rec
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st.UpdateCalls, st.Delivered = r.total, r.delivered
+	st.UpdateCalls, st.CloudCalls, st.Delivered = r.total, r.cloud, r.delivered
 	st.ByErrcode = maps.Clone(r.byErrcode)
 	st.ByHTTPStatus = maps.Clone(r.byStatus)
 	return st

@@ -17,10 +17,12 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultAppID        = "wxsandbox00000000"
-	DefaultAppSecret    = "sandbox-app-secret"
-	DefaultTokenTTL     = 7200 * time.Second
-	DefaultClassicGrace = 5 * time.Minute
+	DefaultAppID         = "wxsandbox00000000"
+	DefaultAppSecret     = "sandbox-app-secret"
+	DefaultTokenTTL      = 7200 * time.Second
+	DefaultClassicGrace  = 5 * time.Minute
+	DefaultCloudEnv      = "sandbox-env"
+	DefaultCloudFunction = "updatePath"
 )
 
 // Config sets up a Sandbox. The zero value is usable: every zero field gets
@@ -50,8 +52,18 @@ type Config struct {
 	// Orders maps waybill_id to the token registered for it at start.
 	// More can be added with AddOrder or POST /sandbox/orders.
 	Orders map[string]string
-	// Faults injected into path/update from the start. Default none.
+	// Faults injected into path/update and cloud calls from the start.
+	// Default none.
 	Faults Faults
+	// CloudEnv and CloudFunction are the Cloud Base environment id and
+	// function name /tcb/invokecloudfunction accepts (others: -501005 and
+	// -501009). Defaults DefaultCloudEnv and DefaultCloudFunction.
+	CloudEnv      string
+	CloudFunction string
+	// CloudBaseDisabled makes /tcb/invokecloudfunction answer 85088 (Cloud
+	// Base not enabled for the app) to every call with a valid
+	// access_token. Default false.
+	CloudBaseDisabled bool
 	// Seed seeds the fault dice so a run can be repeated; 0 means
 	// time-based.
 	Seed int64
@@ -82,6 +94,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.CloudEnv == "" {
+		c.CloudEnv = DefaultCloudEnv
+	}
+	if c.CloudFunction == "" {
+		c.CloudFunction = DefaultCloudFunction
 	}
 	return c
 }
@@ -162,6 +180,7 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("/cgi-bin/token", s.handleClassicToken)
 	m.HandleFunc("/cgi-bin/stable_token", s.handleStableToken)
 	m.HandleFunc(PathUpdatePath, s.handlePathUpdate)
+	m.HandleFunc(InvokeCloudFunctionPath, s.handleInvokeCloudFunction)
 	s.adminRoutes(m)
 	s.mux = m
 }
@@ -186,6 +205,13 @@ const (
 	ErrcodeMinuteQuota       = 45011
 	ErrcodeDataFormat        = 47001
 	ErrcodeIncorrectToken    = 9300507
+
+	// The invoke API's and Cloud Base's (see cloudcall.go).
+	ErrcodeInvokeSystemError   = -1000
+	ErrcodeMissingParameter    = 40101
+	ErrcodeCloudBaseNotEnabled = 85088
+	ErrcodeCloudEnvInvalid     = -501005
+	ErrcodeCloudFunctionAbsent = -501009
 )
 
 // errmsgs are WeChat's wordings where known.
@@ -205,6 +231,12 @@ var errmsgs = map[int]string{
 	ErrcodeMinuteQuota:       "api minute-quota reach limit  mustslower  retry next minute",
 	ErrcodeDataFormat:        "data format error",
 	ErrcodeIncorrectToken:    "incorrect token",
+
+	ErrcodeInvokeSystemError:   "system error",
+	ErrcodeMissingParameter:    "missing parameter",
+	ErrcodeCloudBaseNotEnabled: "cloud base not enabled for this app",
+	ErrcodeCloudEnvInvalid:     "env not exists",
+	ErrcodeCloudFunctionAbsent: "function not found",
 }
 
 // writeErrcode answers HTTP 200 with {"errcode":N,"errmsg":"..."}, the errmsg

@@ -51,15 +51,16 @@ type partition struct {
 	cancelCalls context.CancelFunc
 
 	mu         sync.Mutex
-	gated      bool // lanes wait until no one else holds this partition's messages
+	gated      bool   // lanes wait until no one else holds this partition's messages
+	pinID      string // the pin JetStream gave us, from Nats-Pin-Id
 	stopping   bool
 	handedBack bool
 	lanes      map[string]*lane
 	held       map[uint64]*held
 
-	wg       sync.WaitGroup // lanes, keep-alive, gate
-	cc       jetstream.ConsumeContext
-	gateOpen chan struct{}
+	wg   sync.WaitGroup // lanes, keep-alive, gate
+	cc   jetstream.ConsumeContext
+	cons jetstream.Consumer
 }
 
 func (w *Worker) newPartition(n int) *partition {
@@ -71,7 +72,6 @@ func (w *Worker) newPartition(n int) *partition {
 		gated:    true,
 		lanes:    make(map[string]*lane),
 		held:     make(map[uint64]*held),
-		gateOpen: make(chan struct{}),
 	}
 	p.softCtx, p.cancelSoft = context.WithCancel(context.Background())
 	p.callCtx, p.cancelCalls = context.WithCancel(context.Background())
@@ -100,11 +100,11 @@ func (p *partition) start(ctx context.Context) error {
 		return fmt.Errorf("worker: consume %s: %w", p.consumer, err)
 	}
 	p.mu.Lock()
-	p.cc = cc
-	p.mu.Unlock()
+	p.cc, p.cons = cc, cons
 	p.wg.Add(2)
 	go p.keepAlive()
-	go p.watchGate(cons)
+	go p.watchGate()
+	p.mu.Unlock()
 	return nil
 }
 
@@ -112,8 +112,10 @@ func (p *partition) start(ctx context.Context) error {
 // out for delivery is held by this worker. Until then another worker (a
 // previous owner still finishing, or a dead one whose messages come back
 // after AckWait) holds older messages of some waybills, and delivering the
-// newer ones first would break their order.
-func (p *partition) watchGate(cons jetstream.Consumer) {
+// newer ones first would break their order. The gate closes at start and
+// again whenever JetStream pins the partition to us anew.
+func (p *partition) watchGate() {
+	cons := p.cons
 	defer p.wg.Done()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -149,7 +151,6 @@ func (p *partition) openGate() {
 		return
 	}
 	p.gated = false
-	close(p.gateOpen)
 	for _, ln := range p.lanes {
 		p.startLaneLocked(ln)
 	}
@@ -183,6 +184,17 @@ func (p *partition) handle(msg jetstream.Msg) {
 		p.mu.Unlock()
 		stats.redeliveriesMerged.Add(1)
 		return
+	}
+	if pin := msg.Headers().Get(pinHeader); pin != "" && pin != p.pinID {
+		if p.pinID != "" && !p.gated && !p.stopping {
+			// Pinned anew: while we were not pinned another worker may
+			// have taken messages of our waybills. Wait until it is done.
+			p.gated = true
+			p.wg.Add(1)
+			go p.watchGate()
+			p.log.Info().Msg("pinned anew: waiting until no other worker holds this partition's messages")
+		}
+		p.pinID = pin
 	}
 	h := &held{msg: msg, seq: seq, subject: subject, waybill: pathupdate.WaybillFromSubject(subject)}
 	p.held[seq] = h
@@ -225,7 +237,7 @@ func (p *partition) runLane(ln *lane) {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
-		if len(ln.queue) == 0 || p.stopping {
+		if len(ln.queue) == 0 || p.stopping || p.gated {
 			ln.running = false
 			if len(ln.queue) == 0 {
 				delete(p.lanes, ln.waybill)
@@ -321,15 +333,44 @@ func (p *partition) release(timeout time.Duration) int {
 	}
 	p.cancelCalls()
 	n := p.handBack()
+	p.unpin()
+	return n
+}
+
+// unpin lets the next owner be served at once instead of after PinnedTTL
+// — but only if the pin is still ours: unpinning another worker's pin
+// would move the partition away from a worker in the middle of it.
+func (p *partition) unpin() {
+	p.mu.Lock()
+	mine, cons := p.pinID, p.cons
+	p.mu.Unlock()
+	if mine == "" || cons == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if st, err := p.w.js.Stream(ctx, pathupdate.TraceStream); err == nil {
-		if err := st.UnpinConsumer(ctx, p.consumer, PriorityGroup); err != nil {
+	info, err := cons.Info(ctx)
+	if err != nil {
+		p.log.Debug().Err(err).Msg("unpin: consumer info")
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group != PriorityGroup || g.PinnedClientID != mine {
+			continue
+		}
+		st, err := p.w.js.Stream(ctx, pathupdate.TraceStream)
+		if err == nil {
+			err = st.UnpinConsumer(ctx, p.consumer, PriorityGroup)
+		}
+		if err != nil {
 			p.log.Debug().Err(err).Msg("unpin")
 		}
 	}
-	return n
 }
+
+// pinHeader carries the pin id on every message JetStream delivers to the
+// pinned client of a consumer.
+const pinHeader = "Nats-Pin-Id"
 
 // handBack Naks every message still held, in stream order, so JetStream
 // redelivers them (to the next owner at once) in the order they were

@@ -1,0 +1,319 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pathupdate/pathupdate/pathupdate"
+)
+
+// ReplayOptions change what Replay does.
+type ReplayOptions struct {
+	// DryRun selects and prepares every record, reports each to Progress,
+	// and publishes and removes nothing.
+	DryRun bool
+	// SetToken replaces the event's token before it is published (the fix
+	// for 9300507 "incorrect token"). The event is decoded, given the
+	// token and published in its canonical encoding. A filter without a
+	// waybill is refused with ErrSetTokenManyWaybills unless
+	// AllowManyWaybills.
+	SetToken string
+	// AllowManyWaybills lets SetToken apply to every waybill selected.
+	AllowManyWaybills bool
+	// Progress, when set, is called once per selected record after it was
+	// replayed and removed (or skipped, or, in a dry run, prepared). Calls
+	// come one at a time, possibly from different goroutines; cancelling
+	// Replay's context from it is fine.
+	Progress func(ReplayProgress)
+}
+
+// ReplayProgress reports one record.
+type ReplayProgress struct {
+	Record  Record // the dead letter (Event as stored)
+	Subject string // the subject it was (or would be) published to
+	MsgID   string // the Nats-Msg-Id it was (or would be) published with
+	Event   []byte // the bytes published (or that would be): Record.Event, or with the new token
+	// Duplicate: the trace stream already held MsgID (an interrupted
+	// earlier replay published it); it was stored once.
+	Duplicate bool
+	TraceSeq  uint64 // sequence in LOGISTICS_TRACE; 0 in a dry run or when skipped
+	// Skipped says why the record was left in place; nil otherwise.
+	Skipped error
+	Done    int // records reported so far, this one included
+}
+
+// ReplayResult counts what Replay did.
+type ReplayResult struct {
+	Replayed   int // published and removed (in a dry run: would be)
+	Duplicates int // of Replayed, already in the trace stream from an interrupted replay
+	Skipped    int // left in place; each reported to Progress with why
+	DryRun     bool
+	Took       time.Duration
+}
+
+// ReplayMsgID is the Nats-Msg-Id a replay of r uses: "replay-<dead-letter
+// seq>-<original seq>". It depends on the record, not on the run, so a
+// replay interrupted after the publish and run again within the trace
+// stream's duplicate window publishes nothing new.
+func ReplayMsgID(r Record) string {
+	return "replay-" + strconv.FormatUint(r.Seq, 10) + "-" + strconv.FormatUint(r.OriginalSeq, 10)
+}
+
+// Replay republishes the event of every dead letter f selects to
+// logistics.trace.<waybill>, then removes the dead letter.
+//
+// Order: records are read in dead-letter stream order and one waybill's
+// are published one after the other, each after the previous one's
+// PubAck, so every waybill's events reach the trace stream in their
+// original order; different waybills go concurrently
+// (StoreConfig.Concurrency). Replayed events come after whatever the
+// waybill already has in the trace stream.
+//
+// Idempotency: each publish carries Nats-Msg-Id ReplayMsgID(r) and
+// ReplaysHeader = r.Replays+1; a record is removed only after its PubAck.
+// A replay stopped at any point (ctx cancelled, process killed) and run
+// again publishes every event once, provided the second run comes within
+// the trace stream's duplicate window (StreamsConfig.Duplicates, 2 min by
+// default); after it, an event whose PubAck arrived but whose removal did
+// not is published a second time (docs/deadletters.md). Once published, a
+// record's removal is finished even if ctx is cancelled.
+//
+// Records written after Replay began (a replayed event that failed again)
+// are left for the next run. Records that cannot be replayed are skipped
+// and stay: a waybill that is not a valid id, and with SetToken an event
+// that cannot be decoded or names another waybill. The first publish or
+// removal error stops the replay; what was replayed stays replayed and
+// the result counts it.
+func (s *Store) Replay(ctx context.Context, f Filter, opts ReplayOptions) (ReplayResult, error) {
+	start := s.cfg.Now()
+	res := ReplayResult{DryRun: opts.DryRun}
+	if opts.SetToken != "" {
+		if f.Waybill == "" && !opts.AllowManyWaybills {
+			return res, ErrSetTokenManyWaybills
+		}
+		probe := pathupdate.Event{Token: opts.SetToken, WaybillID: "W", ActionTime: 1, ActionType: pathupdate.ActionPickedUp, ActionMsg: "x"}
+		if err := probe.Validate(); err != nil {
+			return res, fmt.Errorf("the token to set: %w", err)
+		}
+	}
+	snap, err := s.snapshot(ctx, f)
+	if err != nil {
+		return res, err
+	}
+	if !opts.DryRun {
+		if _, err := s.stream(ctx, pathupdate.TraceStream); err != nil {
+			return res, err
+		}
+	}
+	run := &replayRun{s: s, opts: opts, stream: snap.stream, res: &res}
+	if opts.DryRun {
+		err = s.scan(ctx, snap, f, false, func(r Record) error {
+			run.report(run.prepare(r), nil)
+			return nil
+		}, nil)
+	} else {
+		err = run.publishAll(ctx, snap, f)
+	}
+	res.Took = s.cfg.Now().Sub(start)
+	s.log.Info().Str("filter", f.String()).Bool("dry_run", opts.DryRun).Int("replayed", res.Replayed).
+		Int("duplicates", res.Duplicates).Int("skipped", res.Skipped).Err(err).Msg("dead-letter replay")
+	return res, err
+}
+
+type replayRun struct {
+	s      *Store
+	opts   ReplayOptions
+	stream jetstream.Stream
+
+	mu   sync.Mutex // guards res, first and Progress calls
+	res  *ReplayResult
+	done int
+	// first is the error that stopped the run.
+	first error
+}
+
+// item is one record ready to go.
+type item struct {
+	rec     Record
+	subject string
+	msgID   string
+	data    []byte
+	skip    error
+}
+
+func (run *replayRun) prepare(r Record) item {
+	it := item{rec: r, msgID: ReplayMsgID(r), data: r.Event}
+	if r.WaybillID == "" {
+		it.skip = errors.New("its waybill is not a valid waybill id, so it has no trace subject: it cannot be replayed (purge it)")
+		return it
+	}
+	it.subject = pathupdate.TraceSubject(r.WaybillID)
+	if run.opts.SetToken != "" {
+		data, err := withToken(r.Event, run.opts.SetToken, r.WaybillID)
+		if err != nil {
+			it.skip = fmt.Errorf("cannot set its token: %w", err)
+			return it
+		}
+		it.data = data
+	}
+	return it
+}
+
+// withToken returns event with its token replaced, canonically encoded.
+// An event whose only fault is its token (missing, empty, too long) is
+// repaired too.
+func withToken(event []byte, token, waybill string) ([]byte, error) {
+	ev, err := pathupdate.DecodeEvent(event)
+	var ie *pathupdate.InvalidEventError
+	if errors.As(err, &ie) && ie.Field == "token" {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(event, &fields) != nil {
+			return nil, err
+		}
+		fields["token"], _ = json.Marshal(token) // a string always marshals
+		patched, _ := json.Marshal(fields)       // raw messages from Unmarshal always marshal
+		ev, err = pathupdate.DecodeEvent(patched)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ev.WaybillID != waybill {
+		return nil, fmt.Errorf("its waybill_id %q is not the waybill %q it was dead-lettered under", ev.WaybillID, waybill)
+	}
+	ev.Token = token
+	return ev.Encode(), nil
+}
+
+// publishAll reads the records and hands each to its waybill's lane: a
+// goroutine that publishes, waits for the PubAck, removes the record, and
+// only then takes the waybill's next record. Lanes are chosen by a hash of
+// the waybill, so one waybill always uses the same lane.
+func (run *replayRun) publishAll(ctx context.Context, snap snapshot, f Filter) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lanes := make([]chan item, run.s.cfg.Concurrency)
+	var (
+		wg        sync.WaitGroup
+		abandoned atomic.Int64 // queued records not published because the run stopped
+	)
+	for i := range lanes {
+		lanes[i] = make(chan item, 16)
+		wg.Go(func() {
+			for it := range lanes[i] {
+				if ctx.Err() != nil {
+					abandoned.Add(1)
+					continue
+				}
+				run.publish(ctx, cancel, it)
+			}
+		})
+	}
+	err := run.s.scan(ctx, snap, f, false, func(r Record) error {
+		it := run.prepare(r)
+		if it.skip != nil {
+			run.report(it, nil)
+			return nil
+		}
+		h := fnv.New32a()
+		h.Write([]byte(r.WaybillID))
+		select {
+		case lanes[h.Sum32()%uint32(len(lanes))] <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil)
+	for _, l := range lanes {
+		close(l)
+	}
+	wg.Wait()
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	switch {
+	case run.first != nil:
+		return run.first // what stopped the lanes stopped the scan too
+	case err != nil:
+		return err
+	case abandoned.Load() > 0: // the scan had finished when ctx was cancelled
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (run *replayRun) publish(ctx context.Context, cancel context.CancelFunc, it item) {
+	s := run.s
+	m := &nats.Msg{Subject: it.subject, Data: it.data, Header: nats.Header{}}
+	m.Header.Set(ReplaysHeader, strconv.Itoa(it.rec.Replays+1))
+	pctx, pcancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	ack, err := s.js.PublishMsg(pctx, m, jetstream.WithMsgID(it.msgID), jetstream.WithExpectStream(pathupdate.TraceStream))
+	pcancel()
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			err = fmt.Errorf("%s: %w: %w", pathupdate.TraceStream, ErrNoStream, err)
+		}
+		run.fail(ctx, cancel, fmt.Errorf("replay dead letter %d to %s: %w", it.rec.Seq, it.subject, err))
+		return
+	}
+	// Published: the removal must happen now even if ctx was cancelled
+	// meanwhile, or a re-run after the duplicate window would publish the
+	// event again.
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+	err = run.stream.DeleteMsg(dctx, it.rec.Seq)
+	dcancel()
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) { // not found: a concurrent replay removed it
+		run.fail(ctx, cancel, fmt.Errorf("dead letter %d was replayed (%s seq %d) but not removed: %w "+
+			"(run the replay again within the duplicate window: it removes it without publishing it again)",
+			it.rec.Seq, pathupdate.TraceStream, ack.Sequence, err))
+		return
+	}
+	s.log.Debug().Uint64("seq", it.rec.Seq).Str("subject", it.subject).Uint64("trace_seq", ack.Sequence).
+		Bool("duplicate", ack.Duplicate).Msg("dead letter replayed")
+	run.report(it, ack)
+}
+
+// fail records the first error and stops every lane. A cancellation that
+// came from outside is reported as such.
+func (run *replayRun) fail(ctx context.Context, cancel context.CancelFunc, err error) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if run.first == nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		run.first = err
+	}
+	cancel()
+}
+
+func (run *replayRun) report(it item, ack *jetstream.PubAck) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	p := ReplayProgress{Record: it.rec, Subject: it.subject, MsgID: it.msgID, Event: it.data, Skipped: it.skip}
+	switch {
+	case it.skip != nil:
+		run.res.Skipped++
+	default:
+		run.res.Replayed++
+		if ack != nil {
+			p.TraceSeq, p.Duplicate = ack.Sequence, ack.Duplicate
+			if ack.Duplicate {
+				run.res.Duplicates++
+			}
+		}
+	}
+	run.done++
+	p.Done = run.done
+	if run.opts.Progress != nil {
+		run.opts.Progress(p)
+	}
+}

@@ -1,0 +1,77 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pathupdate/pathupdate/retry"
+)
+
+// Check is one readiness condition. Run returns nil when it holds; its
+// error text is shown in the /readyz answer, so it must name the problem
+// and never hold a secret. Run must be quick and honour ctx.
+type Check struct {
+	// Name is the check's key in the /readyz answer: lower case letters,
+	// digits and underscores, unique per Handler.
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Names of the checks built here.
+const (
+	CheckNATS      = "nats"
+	CheckConsuming = "consuming"
+	CheckBreaker   = "breaker"
+)
+
+// NATSConnected passes while status reports nats.CONNECTED; pass the
+// connection's Status method (nc.Status). While the client reconnects it
+// fails, so an orchestrator stops counting the worker as ready.
+func NATSConnected(status func() nats.Status) Check {
+	return Check{Name: CheckNATS, Run: func(context.Context) error {
+		if s := status(); s != nats.CONNECTED {
+			return fmt.Errorf("NATS connection is %s", strings.ToLower(s.String()))
+		}
+		return nil
+	}}
+}
+
+// Consuming passes while consuming reports true: the worker has started
+// pulling and has not stopped.
+func Consuming(consuming func() bool) Check {
+	return Check{Name: CheckConsuming, Run: func(context.Context) error {
+		if !consuming() {
+			return errors.New("not consuming")
+		}
+		return nil
+	}}
+}
+
+// BreakerClosed passes while state reports retry.Closed; pass the
+// worker's BreakerState method. Open and half-open mean the WeChat API is
+// failing for every event and delivery is paused.
+func BreakerClosed(state func() retry.BreakerState) Check {
+	return Check{Name: CheckBreaker, Run: func(context.Context) error {
+		if s := state(); s != retry.Closed {
+			return fmt.Errorf("circuit breaker is %s: the WeChat API is failing for every event, delivery paused", s)
+		}
+		return nil
+	}}
+}
+
+// validName reports whether n is a usable check name.
+func validName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
