@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -78,17 +79,14 @@ func (p *partition) settle(h *held) error {
 		d := w.cfg.Retry.Decide(o, a.counted, bo)
 		switch d.Action {
 		case retry.Ack:
-			m := p.msgOf(h)
-			if err := p.ack(m); err != nil {
-				// The event is delivered; if the ack is lost JetStream
-				// redelivers it and WeChat sees it twice (at least once).
-				p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack")
-			}
 			w.stats.delivered.Add(1)
 			if a.calls > 1 {
 				w.stats.deliveredAfterRetry.Add(1)
 			}
-			w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: o, Attempts: a.calls, Published: published(m), At: w.cfg.Now()})
+			w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: o, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
+			if err := p.ack(h); err != nil {
+				return errStopping // delivered, not acked: it comes back (at least once)
+			}
 			return nil
 		case retry.DeadLetter:
 			p.logFailure(h, ev, a, "dead-lettered: "+d.Reason)
@@ -173,12 +171,13 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) error {
 			return errStopping
 		}
 	}
-	m = p.msgOf(h)
-	if err := p.ack(m); err != nil {
-		p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack after dead letter")
+	if err := p.ack(h); err != nil {
+		// Stored, not acked: it comes back, and the dead letter's
+		// Nats-Msg-Id makes its second write a duplicate.
+		return errStopping
 	}
 	w.stats.deadLettered(reason)
-	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: published(m), At: w.cfg.Now()})
+	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
 	return nil
 }
 
@@ -208,12 +207,26 @@ func (p *partition) logFailure(h *held, ev pathupdate.Event, a attempt, what str
 	e.Msg(what)
 }
 
-// ack acknowledges m and waits for the server to confirm it before the
-// lane moves on. A fire-and-forget ack lost in a crash would bring back an
-// event after the next one of its waybill was delivered; a confirmed ack
-// leaves only the event in flight to be redelivered, ahead of the rest.
-func (p *partition) ack(m jetstream.Msg) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return m.DoubleAck(ctx)
+// ack acknowledges h and waits for the server to confirm it before the
+// lane moves on, trying again until it is confirmed (a cluster electing a
+// new leader can drop one). A lost ack would bring an event back after the
+// next one of its waybill was delivered; a confirmed ack leaves only the
+// event in flight to be redelivered, ahead of the rest. It gives up only
+// when the partition is released (the event then goes back with the
+// others, in order, and WeChat may see it twice: at least once).
+func (p *partition) ack(h *held) error {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 50*time.Millisecond, 2*time.Second, 0
+	for {
+		ctx, cancel := context.WithTimeout(p.softCtx, 5*time.Second)
+		err := p.msgOf(h).DoubleAck(ctx)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return nil
+		}
+		p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack not confirmed; trying again")
+		if !p.wait(bo.NextBackOff()) {
+			return err
+		}
+	}
 }

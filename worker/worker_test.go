@@ -42,10 +42,15 @@ func setup(t *testing.T, sbcfg sandbox.Config) *bundle {
 	t.Helper()
 	s := natstest.Start(t)
 	_, js := natstest.Connect(t, s)
-	ctx := context.Background()
-	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{}); err != nil {
+	if err := pathupdate.EnsureStreams(context.Background(), js, pathupdate.StreamsConfig{}); err != nil {
 		t.Fatal(err)
 	}
+	return setupWith(t, js, sbcfg)
+}
+
+// setupWith is setup on a JetStream whose streams exist.
+func setupWith(t *testing.T, js jetstream.JetStream, sbcfg sandbox.Config) *bundle {
+	t.Helper()
 	if sbcfg.Seed == 0 {
 		sbcfg.Seed = 1
 	}

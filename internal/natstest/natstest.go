@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,6 +73,21 @@ func Connect(t testing.TB, s *natsserver.Server) (*nats.Conn, jetstream.JetStrea
 // the test ends; a test may shut one down earlier to see a failover.
 func StartCluster(t testing.TB, n int) []*natsserver.Server {
 	t.Helper()
+	return NewCluster(t, n).Servers
+}
+
+// Cluster is an in-process JetStream cluster whose nodes a test can stop
+// and restart with the same ports and store.
+type Cluster struct {
+	t       testing.TB
+	cfgs    []natsserver.Config
+	Servers []*natsserver.Server
+}
+
+// NewCluster starts an n-node cluster like StartCluster and keeps what it
+// needs to restart a node.
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
 	if n < 1 {
 		t.Fatalf("natstest: StartCluster(%d): need at least one node", n)
 	}
@@ -79,23 +95,43 @@ func StartCluster(t testing.TB, n int) []*natsserver.Server {
 	// node must know every route port before the first starts: reserve
 	// free ports, then free them for the nodes. Another process could take
 	// one in between; that shows as a port-in-use failure, not a hang.
+	// Client ports are fixed too, so a restarted node keeps its URL.
 	ports := make([]int, n)
 	routes := make([]string, n)
 	for i := range ports {
 		ports[i] = freePort(t)
 		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(ports[i])
 	}
-	servers := make([]*natsserver.Server, n)
-	for i := range servers {
-		servers[i] = start(t, natsserver.Config{
-			Port:       natsserver.RandomPort,
+	c := &Cluster{t: t, cfgs: make([]natsserver.Config, n), Servers: make([]*natsserver.Server, n)}
+	for i := range c.Servers {
+		c.cfgs[i] = natsserver.Config{
+			Port:       freePort(t),
 			StoreDir:   t.TempDir(),
 			ServerName: fmt.Sprintf("n%d", i+1),
 			Cluster:    &natsserver.ClusterConfig{Name: "natstest", Port: ports[i], Routes: routes},
-		})
+		}
+		c.Servers[i] = start(t, c.cfgs[i])
 	}
-	WaitClusterReady(t, servers)
-	return servers
+	WaitClusterReady(t, c.Servers)
+	return c
+}
+
+// URLs is every node's client URL, comma-separated, for nats.Connect.
+func (c *Cluster) URLs() string {
+	urls := make([]string, len(c.cfgs))
+	for i, cfg := range c.cfgs {
+		urls[i] = "nats://127.0.0.1:" + strconv.Itoa(cfg.Port)
+	}
+	return strings.Join(urls, ",")
+}
+
+// Stop shuts node i down.
+func (c *Cluster) Stop(i int) { c.Servers[i].Shutdown() }
+
+// Restart starts node i again with its ports and store.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	c.Servers[i] = start(c.t, c.cfgs[i])
 }
 
 // WaitClusterReady waits until one of the running servers is the JetStream
