@@ -40,6 +40,7 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			sandboxCommand(),
 			demoCommand(),
 			gatewayCommand(),
+			deadletterCommand(),
 		},
 	}
 }

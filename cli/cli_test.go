@@ -150,7 +150,7 @@ func TestEmbeddedWorkerKeepsBacklogAndStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
 	workerArgs := []string{"worker", "--data-dir", dir, "--embedded-port", fmt.Sprint(port), "--api-base", sb.URL,
 		"--appid", sandbox.DefaultAppID, "--appsecret", sandbox.DefaultAppSecret, "--log-level", "error",
-		"--retry-initial", "10ms", "--retry-max", "100ms"}
+		"--retry-initial", "10ms", "--retry-max", "100ms", "--http-addr", "127.0.0.1:0"}
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
 
 	startWorker := func() (stop func() (int, string)) {

@@ -9,10 +9,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/health"
+	"github.com/pathupdate/pathupdate/metrics"
 	"github.com/pathupdate/pathupdate/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
@@ -37,6 +40,7 @@ func workerCommand() *cli.Command {
 			&cli.DurationFlag{Name: "pinned-ttl", Value: worker.PinnedTTLDefault, Usage: "a killed worker's partitions move after this", Sources: cli.EnvVars("PATHUPDATE_PINNED_TTL")},
 			&cli.DurationFlag{Name: "member-ttl", Value: worker.MemberTTLDefault, Usage: "a worker without heartbeat for this long counts as gone", Sources: cli.EnvVars("PATHUPDATE_MEMBER_TTL")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: worker.ShutdownTimeoutDefault, Usage: "how long calls in progress may finish on SIGTERM", Sources: cli.EnvVars("PATHUPDATE_SHUTDOWN_TIMEOUT")},
+			&cli.StringFlag{Name: "http-addr", Value: health.AddrDefault, Usage: "address of /metrics, /healthz and /readyz (\"off\" for none)", Sources: cli.EnvVars("PATHUPDATE_HTTP_ADDR")},
 			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
 			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
 			&cli.IntFlag{Name: "retry-attempts", Value: retry.MaxAttemptsDefault, Usage: "attempts of one event failing on its own before retries_exhausted", Sources: cli.EnvVars("PATHUPDATE_RETRY_ATTEMPTS")},
@@ -108,7 +112,7 @@ func natsConn(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name st
 
 // apiClient builds the WeChat client from the settings, or from an
 // in-process sandbox with --sandbox.
-func apiClient(cmd *cli.Command, log zerolog.Logger, userAgent string) (*pathupdate.Client, func(), error) {
+func apiClient(cmd *cli.Command, log zerolog.Logger, userAgent string, onFetch func(string, error)) (*pathupdate.Client, func(), error) {
 	base := cmd.String("api-base")
 	appid := cmd.String("appid")
 	secret, err := secretSetting(cmd, "appsecret", "appsecret-file")
@@ -129,7 +133,7 @@ func apiClient(cmd *cli.Command, log zerolog.Logger, userAgent string) (*pathupd
 		base, appid, secret = sb.URL, sandbox.DefaultAppID, pathupdate.Secret(sandbox.DefaultAppSecret)
 		log.Warn().Str("url", sb.URL).Msg("delivering to an in-process WeChat sandbox, not to WeChat (see GET " + sb.URL + "/sandbox/received)")
 	}
-	tcfg := pathupdate.TokenConfig{APIBase: base, AppID: appid, AppSecret: secret, HTTPClient: hc, Logger: log}
+	tcfg := pathupdate.TokenConfig{APIBase: base, AppID: appid, AppSecret: secret, HTTPClient: hc, Logger: log, OnFetch: onFetch}
 	var tokens pathupdate.TokenSource
 	switch src := cmd.String("token-source"); src {
 	case "stable", "classic", "":
@@ -200,7 +204,10 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	if err := scfg.WithDefaults().Validate(); err != nil {
 		return err
 	}
-	client, closeAPI, err := apiClient(cmd, log, "pathupdate-worker/"+memberID)
+	// Token fetches happen only once the worker calls the API, after m is
+	// set below.
+	var m *metrics.Metrics
+	client, closeAPI, err := apiClient(cmd, log, "pathupdate-worker/"+memberID, func(src string, err error) { m.TokenFetched(src, err) })
 	if err != nil {
 		return err
 	}
@@ -217,6 +224,33 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	if err := pathupdate.EnsureStreams(ctx, js, scfg); err != nil {
 		return err
 	}
+	parts, err := pathupdate.TracePartitions(ctx, js)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	m, err = metrics.New(metrics.Config{Registry: reg, Logger: log,
+		ConsumerLag: metrics.JetStreamLag(js, pathupdate.TraceStream, metrics.PartitionConsumers(wcfg.Consumer, parts))})
+	if err != nil {
+		return err
+	}
+	wcfg.Observer = m
+
+	// The HTTP endpoints start before the worker joins, so /readyz answers
+	// 503 (consuming) meanwhile instead of refusing connections.
+	var hs *health.Server
+	if addr := cmd.String("http-addr"); addr != "" && addr != "off" {
+		hs, err = health.NewServer(health.Config{Addr: addr, Registry: reg, Logger: log,
+			Checks: []health.Check{health.NATSConnected(nc.Status)}})
+		if err != nil {
+			return err
+		}
+		if err := hs.Start(ctx); err != nil {
+			return err
+		}
+		log.Info().Str("url", hs.URL()).Msg("serving /metrics, /healthz and /readyz")
+		defer hs.Shutdown(context.Background()) // after the worker stopped: /metrics stays up while it drains
+	}
 	if cmd.String("gateway-addr") != "" {
 		gw, err := startGateway(ctx, cmd, log, nc, js)
 		if err != nil {
@@ -227,6 +261,15 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	w, err := worker.New(js, client, deadletter.NewWriter(js, deadletter.WriterConfig{Logger: log}), wcfg)
 	if err != nil {
 		return err
+	}
+	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
+	if hs != nil {
+		if err := hs.Handler().AddCheck(health.BreakerClosed(w.BreakerState)); err != nil {
+			return err
+		}
+		if err := hs.Handler().AddCheck(health.Consuming(w.Consuming)); err != nil {
+			return err
+		}
 	}
 	if err := w.Start(ctx); err != nil {
 		_ = w.Stop(context.Background())

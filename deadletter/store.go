@@ -38,8 +38,10 @@ var (
 	// ErrSetTokenManyWaybills: ReplayOptions.SetToken with a filter that
 	// does not name one waybill, without AllowManyWaybills. A token belongs
 	// to one waybill's order.
-	ErrSetTokenManyWaybills = errors.New("a token belongs to one waybill: replacing it is refused for a filter that may span several waybills; " +
-		"add --waybill W (Filter.Waybill), or --all-waybills (ReplayOptions.AllowManyWaybills) to set it on every selected waybill")
+	// The text names the CLI flags (--waybill: Filter.Waybill,
+	// --all-waybills: ReplayOptions.AllowManyWaybills).
+	ErrSetTokenManyWaybills = errors.New("a token belongs to one waybill: setting it is refused for a filter that may span several waybills; " +
+		"add --waybill W, or --all-waybills to set it on every waybill selected")
 )
 
 // StoreConfig configures a Store. The zero value is usable.

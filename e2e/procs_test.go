@@ -52,7 +52,8 @@ func startWorker(t *testing.T, natsURL string, sb *sandbox.Server, extra ...stri
 		"--appid", sandbox.DefaultAppID, "--appsecret", sandbox.DefaultAppSecret,
 		"--log-format", "json", "--log-level", "info",
 		"--retry-initial", "10ms", "--retry-max", "200ms", "--retry-attempts", "100",
-		"--ack-wait", "3s", "--pinned-ttl", "2s", "--member-ttl", "2s", "--shutdown-timeout", "5s"}, extra...)
+		"--ack-wait", "3s", "--pinned-ttl", "2s", "--member-ttl", "2s", "--shutdown-timeout", "5s",
+		"--http-addr", "127.0.0.1:0"}, extra...)
 	p := &workerProc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

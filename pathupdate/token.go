@@ -63,6 +63,11 @@ type TokenConfig struct {
 	// Logger receives a debug line per fetch and warnings, never a token or
 	// the secret. Default: the zero Logger, which drops everything.
 	Logger zerolog.Logger
+	// OnFetch, if set, is told about every fetch that reached the token
+	// endpoint (or read the token file): the source's name ("stable",
+	// "classic", "file") and the fetch's error, nil on success. For
+	// metrics; it must be quick.
+	OnFetch func(source string, err error)
 }
 
 // WithDefaults returns a copy of c with every unset field at its default.
@@ -172,6 +177,8 @@ type fetchFunc func(ctx context.Context, refused Secret) (Secret, time.Duration,
 // fetch detached from any single caller's ctx so one impatient caller does
 // not fail the others, every caller waiting on its own ctx.
 type tokenCache struct {
+	source        string
+	onFetch       func(source string, err error)
 	fetch         fetchFunc
 	now           func() time.Time
 	refreshBefore time.Duration
@@ -232,6 +239,9 @@ func (c *tokenCache) Token(ctx context.Context) (Secret, error) {
 func (c *tokenCache) run(ctx context.Context, f *tokenFetch, refused Secret) {
 	start := c.now()
 	tok, lifetime, err := c.fetch(ctx, refused)
+	if c.onFetch != nil {
+		c.onFetch(c.source, err)
+	}
 
 	c.mu.Lock()
 	switch {

@@ -30,7 +30,7 @@ func NewClassicTokenSource(cfg TokenConfig) (TokenSource, error) {
 		return nil, err
 	}
 	s := &classicSource{cfg: cfg, hc: noRedirects(cfg.HTTPClient)}
-	s.cache = &tokenCache{fetch: s.fetch, now: cfg.Now, refreshBefore: cfg.RefreshBefore,
+	s.cache = &tokenCache{source: "classic", onFetch: cfg.OnFetch, fetch: s.fetch, now: cfg.Now, refreshBefore: cfg.RefreshBefore,
 		fetchTimeout: DefaultCallTimeout, log: cfg.Logger}
 	return s, nil
 }

@@ -41,7 +41,7 @@ func NewStableTokenSource(cfg TokenConfig) (TokenSource, error) {
 		return nil, err
 	}
 	s := &stableSource{cfg: cfg, hc: noRedirects(cfg.HTTPClient)}
-	s.cache = &tokenCache{fetch: s.fetch, now: cfg.Now, refreshBefore: cfg.RefreshBefore,
+	s.cache = &tokenCache{source: "stable", onFetch: cfg.OnFetch, fetch: s.fetch, now: cfg.Now, refreshBefore: cfg.RefreshBefore,
 		fetchTimeout: DefaultCallTimeout, log: cfg.Logger}
 	return s, nil
 }

@@ -94,6 +94,9 @@ func (s *fileSource) Token(ctx context.Context) (Secret, error) {
 		return s.tok, nil
 	}
 	tok, fi, err := s.read()
+	if s.cfg.OnFetch != nil {
+		s.cfg.OnFetch("file", err)
+	}
 	if err != nil {
 		return "", err
 	}

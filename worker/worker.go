@@ -323,6 +323,16 @@ func (w *Worker) Stop(ctx context.Context) error {
 	return w.stopErr
 }
 
+// Consuming reports whether the worker has joined and not begun to stop.
+// A worker that holds no partition (more workers than partitions) is
+// consuming too: it stands by and takes a share when one moves.
+func (w *Worker) Consuming() bool {
+	w.mu.Lock()
+	looping := w.looping
+	w.mu.Unlock()
+	return looping && w.loopCtx.Err() == nil
+}
+
 // Stopped is closed once Stop has finished.
 func (w *Worker) Stopped() <-chan struct{} { return w.stopped }
 
