@@ -41,6 +41,7 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			demoCommand(),
 			gatewayCommand(),
 			deadletterCommand(),
+			statusCommand(),
 		},
 	}
 }

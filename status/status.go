@@ -1,0 +1,144 @@
+// Package status reports what a pathupdate deployment is doing now: its
+// streams, the live workers and the partitions each holds, the backlog and
+// unacked messages per partition, and the dead letters by reason and
+// errcode. It is what `pathupdate status` prints.
+//
+// It only reads: it must never create, change or delete anything in
+// JetStream.
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/worker"
+)
+
+// Report is one look at a deployment.
+type Report struct {
+	At          time.Time         `json:"at"`
+	Trace       StreamReport      `json:"trace_stream"`
+	DeadLetter  StreamReport      `json:"deadletter_stream"`
+	Workers     []worker.Member   `json:"workers"`
+	Partitions  []PartitionReport `json:"partitions"`
+	DeadLetters DeadLetterCounts  `json:"dead_letters"`
+}
+
+// StreamReport is a stream's shape and size.
+type StreamReport struct {
+	Name     string `json:"name"`
+	Replicas int    `json:"replicas"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	Leader   string `json:"leader,omitempty"`
+}
+
+// PartitionReport is one partition's consumer: what waits and who has it.
+type PartitionReport struct {
+	Partition  int    `json:"partition"`
+	Consumer   string `json:"consumer"`
+	Pending    uint64 `json:"pending"`     // not yet delivered to any worker
+	AckPending int    `json:"ack_pending"` // delivered, not yet acked
+	Holder     string `json:"holder,omitempty"`
+	Pinned     bool   `json:"pinned"`
+}
+
+// DeadLetterCounts split the dead-letter stream by reason and errcode.
+type DeadLetterCounts struct {
+	Total     int            `json:"total"`
+	ByReason  map[string]int `json:"by_reason"`
+	ByErrCode map[int]int    `json:"by_errcode"`
+}
+
+// Gather reads the report. consumerPrefix is the workers' Config.Consumer
+// (worker.ConsumerDefault unless changed).
+func Gather(ctx context.Context, js jetstream.JetStream, consumerPrefix string) (Report, error) {
+	r := Report{At: time.Now().UTC()}
+	var err error
+	if r.Trace, err = streamReport(ctx, js, pathupdate.TraceStream); err != nil {
+		return r, err
+	}
+	if r.DeadLetter, err = streamReport(ctx, js, pathupdate.DeadLetterStream); err != nil {
+		return r, err
+	}
+	r.Workers, err = worker.Members(ctx, js)
+	if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return r, fmt.Errorf("status: workers: %w", err)
+	}
+	holder := map[int]string{}
+	for _, m := range r.Workers {
+		for _, p := range m.Partitions {
+			holder[p] = m.ID
+		}
+	}
+	n, err := pathupdate.TracePartitions(ctx, js)
+	if err != nil {
+		return r, fmt.Errorf("status: %w", err)
+	}
+	for p := range n {
+		pr := PartitionReport{Partition: p, Consumer: worker.ConsumerName(consumerPrefix, p), Holder: holder[p]}
+		c, err := js.Consumer(ctx, pathupdate.TraceStream, pr.Consumer)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			// No worker has started yet: everything is pending.
+		case err != nil:
+			return r, fmt.Errorf("status: consumer %s: %w", pr.Consumer, err)
+		default:
+			info, err := c.Info(ctx)
+			if err != nil {
+				return r, fmt.Errorf("status: consumer %s: %w", pr.Consumer, err)
+			}
+			pr.Pending, pr.AckPending = info.NumPending, info.NumAckPending
+			for _, g := range info.PriorityGroups {
+				pr.Pinned = pr.Pinned || g.PinnedClientID != ""
+			}
+		}
+		r.Partitions = append(r.Partitions, pr)
+	}
+	store, err := deadletter.NewStore(js, deadletter.StoreConfig{})
+	if err != nil {
+		return r, err
+	}
+	st, err := store.Stats(ctx, deadletter.Filter{})
+	if err != nil {
+		return r, fmt.Errorf("status: dead letters: %w", err)
+	}
+	r.DeadLetters = DeadLetterCounts{Total: st.Total, ByReason: st.ByReason, ByErrCode: st.ByErrCode}
+	return r, nil
+}
+
+func streamReport(ctx context.Context, js jetstream.JetStream, name string) (StreamReport, error) {
+	st, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return StreamReport{}, fmt.Errorf("status: stream %s does not exist: start a worker first (it creates the streams)", name)
+	}
+	if err != nil {
+		return StreamReport{}, fmt.Errorf("status: stream %s: %w", name, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return StreamReport{}, fmt.Errorf("status: stream %s: %w", name, err)
+	}
+	sr := StreamReport{Name: name, Replicas: info.Config.Replicas, Messages: info.State.Msgs, Bytes: info.State.Bytes}
+	if info.Cluster != nil {
+		sr.Leader = info.Cluster.Leader
+	}
+	return sr, nil
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[K int | string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

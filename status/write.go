@@ -1,0 +1,55 @@
+package status
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Write prints r for a person.
+func (r Report) Write(out io.Writer) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "STREAM\tREPLICAS\tMESSAGES\tBYTES\tLEADER\n")
+	for _, s := range []StreamReport{r.Trace, r.DeadLetter} {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", s.Name, s.Replicas, s.Messages, s.Bytes, s.Leader)
+	}
+	fmt.Fprintf(tw, "\nWORKER\tHOST\tPID\tPARTITIONS\tHELD\tLAST BEAT\n")
+	if len(r.Workers) == 0 {
+		fmt.Fprintf(tw, "(none alive)\t\t\t\t\t\n")
+	}
+	for _, w := range r.Workers {
+		parts := make([]string, len(w.Partitions))
+		for i, p := range w.Partitions {
+			parts[i] = fmt.Sprint(p)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s ago\n", w.ID, w.Host, w.PID, strings.Join(parts, ","), w.Held,
+			r.At.Sub(w.Beat).Round(100*time.Millisecond))
+	}
+	fmt.Fprintf(tw, "\nPARTITION\tCONSUMER\tPENDING\tUNACKED\tHOLDER\n")
+	for _, p := range r.Partitions {
+		holder := p.Holder
+		if holder == "" {
+			holder = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\n", p.Partition, p.Consumer, p.Pending, p.AckPending, holder)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var reasons []string
+	for _, k := range sortedKeys(r.DeadLetters.ByReason) {
+		reasons = append(reasons, fmt.Sprintf("%s %d", k, r.DeadLetters.ByReason[k]))
+	}
+	var codes []string
+	for _, k := range sortedKeys(r.DeadLetters.ByErrCode) {
+		codes = append(codes, fmt.Sprintf("%d: %d", k, r.DeadLetters.ByErrCode[k]))
+	}
+	_, err := fmt.Fprintf(out, "\nDead letters: %d", r.DeadLetters.Total)
+	if r.DeadLetters.Total > 0 {
+		_, err = fmt.Fprintf(out, " (by reason: %s; by errcode: %s)", strings.Join(reasons, ", "), strings.Join(codes, ", "))
+	}
+	fmt.Fprintln(out)
+	return err
+}
