@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/pathupdate
 
-.PHONY: build test race lint fuzz demo sandbox worker clean check
+.PHONY: build test race lint fuzz demo sandbox worker cluster clean check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pathupdate
@@ -33,6 +33,10 @@ sandbox:
 
 worker:
 	$(GO) run ./cmd/pathupdate worker --sandbox
+
+# docker-compose.yml's topology without Docker: 3 NATS nodes, sandbox, 2 workers.
+cluster:
+	bash deploy/cluster.sh
 
 # What CI runs.
 check:

@@ -40,6 +40,7 @@ func workerCommand() *cli.Command {
 			&cli.DurationFlag{Name: "pinned-ttl", Value: worker.PinnedTTLDefault, Usage: "a killed worker's partitions move after this", Sources: cli.EnvVars("PATHUPDATE_PINNED_TTL")},
 			&cli.DurationFlag{Name: "member-ttl", Value: worker.MemberTTLDefault, Usage: "a worker without heartbeat for this long counts as gone", Sources: cli.EnvVars("PATHUPDATE_MEMBER_TTL")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: worker.ShutdownTimeoutDefault, Usage: "how long calls in progress may finish on SIGTERM", Sources: cli.EnvVars("PATHUPDATE_SHUTDOWN_TIMEOUT")},
+			&cli.DurationFlag{Name: "start-timeout", Value: 2 * time.Minute, Usage: "how long to wait for JetStream (a cluster still electing its leader) at start", Sources: cli.EnvVars("PATHUPDATE_START_TIMEOUT")},
 			&cli.StringFlag{Name: "http-addr", Value: health.AddrDefault, Usage: "address of /metrics, /healthz and /readyz (\"off\" for none)", Sources: cli.EnvVars("PATHUPDATE_HTTP_ADDR")},
 			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
 			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
@@ -221,7 +222,9 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := pathupdate.EnsureStreams(ctx, js, scfg); err != nil {
+	if err := untilJetStreamAnswers(ctx, log, cmd.Duration("start-timeout"), func(ctx context.Context) error {
+		return pathupdate.EnsureStreams(ctx, js, scfg)
+	}); err != nil {
 		return err
 	}
 	parts, err := pathupdate.TracePartitions(ctx, js)
@@ -271,7 +274,10 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 			return err
 		}
 	}
-	if err := w.Start(ctx); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, cmd.Duration("start-timeout"))
+	err = w.Start(sctx)
+	cancel()
+	if err != nil {
 		_ = w.Stop(context.Background())
 		return err
 	}
@@ -291,4 +297,29 @@ func (t userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("User-Agent", t.agent)
 	return t.base.RoundTrip(r)
+}
+
+// untilJetStreamAnswers runs f until it succeeds, the error is one that
+// waiting cannot fix (a partition count that differs from the stream's),
+// or limit passes: a worker started together with its NATS cluster waits
+// for the cluster to elect a leader instead of exiting.
+func untilJetStreamAnswers(ctx context.Context, log zerolog.Logger, limit time.Duration, f func(context.Context) error) error {
+	deadline := time.Now().Add(limit)
+	wait := 250 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := f(actx)
+		cancel()
+		var mismatch *pathupdate.PartitionsMismatchError
+		if err == nil || errors.As(err, &mismatch) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("JetStream not ready; waiting")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }

@@ -145,13 +145,21 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	replicas := st.CachedInfo().Config.Replicas
-	if w.members, err = openMembership(ctx, w.js, w.cfg.MemberID, w.cfg.MemberTTL, replicas, w.cfg.Now()); err != nil {
-		return err
-	}
-	if err := w.members.beat(ctx, nil, 0, w.cfg.Now()); err != nil {
-		return fmt.Errorf("worker: announce in %s: %w", MembersBucket, err)
-	}
-	if err := w.rebalance(ctx); err != nil {
+	// A cluster that has just formed can take a while to place a new
+	// replicated bucket or consumer: keep trying until ctx ends.
+	if err := w.untilDone(ctx, "join", func(ctx context.Context) error {
+		if w.members == nil {
+			m, err := openMembership(ctx, w.js, w.cfg.MemberID, w.cfg.MemberTTL, replicas, w.cfg.Now())
+			if err != nil {
+				return err
+			}
+			w.members = m
+		}
+		if err := w.members.beat(ctx, nil, 0, w.cfg.Now()); err != nil {
+			return fmt.Errorf("worker: announce in %s: %w", MembersBucket, err)
+		}
+		return w.rebalance(ctx)
+	}); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -161,6 +169,30 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.log.Info().Int("partitions", w.partitions).Int("max_in_flight", w.cfg.MaxInFlight).
 		Int("concurrency", w.cfg.Concurrency).Msg("worker started")
 	return nil
+}
+
+// untilDone runs f until it succeeds or ctx ends, waiting a little longer
+// after each failure, each attempt bounded by 10 s.
+func (w *Worker) untilDone(ctx context.Context, what string, f func(context.Context) error) error {
+	wait := 250 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := f(actx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		w.log.Warn().Err(err).Dur("retry_in", wait).Msg(what + ": JetStream not ready; trying again")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // loop renews this worker's membership and follows the assignment as
