@@ -53,6 +53,7 @@ type partition struct {
 	mu         sync.Mutex
 	gated      bool   // lanes wait until no one else holds this partition's messages
 	pinID      string // the pin JetStream gave us, from Nats-Pin-Id
+	acks       uint64 // acks sent, for the gate's count
 	stopping   bool
 	handedBack bool
 	lanes      map[string]*lane
@@ -121,14 +122,23 @@ func (p *partition) watchGate() {
 	defer t.Stop()
 	waited := time.Now()
 	for {
+		// The consumer's unacked count N is compared with a lower bound of
+		// how many of those are ours: what we held before asking, less
+		// every ack we sent meanwhile (lanes finish what they had started).
+		// Messages that reach us meanwhile are not counted, since N may
+		// predate them. N <= ours then means no one else holds anything;
+		// any error in the bound only keeps the gate closed a while longer.
+		p.mu.Lock()
+		held0, acks0 := len(p.held), p.acks
+		p.mu.Unlock()
 		ctx, cancel := context.WithTimeout(p.softCtx, 5*time.Second)
 		info, err := cons.Info(ctx)
 		cancel()
 		if err == nil {
 			p.mu.Lock()
-			mine := len(p.held)
+			ours := held0 - int(p.acks-acks0)
 			p.mu.Unlock()
-			if info.NumAckPending <= mine {
+			if info.NumAckPending <= ours {
 				p.openGate()
 				if d := time.Since(waited); d > time.Second {
 					p.log.Info().Dur("waited", d.Round(time.Millisecond)).Msg("partition taken over")
@@ -186,9 +196,10 @@ func (p *partition) handle(msg jetstream.Msg) {
 		return
 	}
 	if pin := msg.Headers().Get(pinHeader); pin != "" && pin != p.pinID {
-		if p.pinID != "" && !p.gated && !p.stopping {
-			// Pinned anew: while we were not pinned another worker may
-			// have taken messages of our waybills. Wait until it is done.
+		if !p.gated && !p.stopping {
+			// Pinned anew (or for the first time after the gate opened
+			// while another worker held the pin): that worker may still
+			// hold older messages of our waybills. Wait until it is done.
 			p.gated = true
 			p.wg.Add(1)
 			go p.watchGate()

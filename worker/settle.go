@@ -36,8 +36,9 @@ func (p *partition) settle(h *held) error {
 	if err != nil {
 		w.stats.invalid.Add(1)
 		now := w.cfg.Now()
-		return p.deadLetter(h, retry.ReasonInvalidEvent, attempt{first: now, last: now,
-			outcome: pathupdate.Outcome{ErrMsg: err.Error()}})
+		a := attempt{first: now, last: now, outcome: pathupdate.Outcome{ErrMsg: err.Error()}}
+		p.logFailure(h, a, "dead-lettered: "+retry.ReasonInvalidEvent)
+		return p.deadLetter(h, retry.ReasonInvalidEvent, a)
 	}
 
 	var bo backoff.BackOff = w.cfg.Retry.NewBackOff()
@@ -73,7 +74,7 @@ func (p *partition) settle(h *held) error {
 		if o.Kind == pathupdate.Transient && !counted {
 			// The breaker opened: the API fails for everything, not for this
 			// event. Wait for the breaker, spend no budget.
-			p.logFailure(h, ev, a, "paused: API failing for every event")
+			p.logFailure(h, a, "paused: API failing for every event")
 			continue
 		}
 		d := w.cfg.Retry.Decide(o, a.counted, bo)
@@ -89,18 +90,18 @@ func (p *partition) settle(h *held) error {
 			}
 			return nil
 		case retry.DeadLetter:
-			p.logFailure(h, ev, a, "dead-lettered: "+d.Reason)
+			p.logFailure(h, a, "dead-lettered: "+d.Reason)
 			return p.deadLetter(h, d.Reason, a)
 		case retry.Retry:
 			w.stats.retries.Add(1)
 			w.cfg.Observer.Retried(o)
-			p.logFailure(h, ev, a, fmt.Sprintf("retrying in %s", d.Delay.Round(time.Millisecond)))
+			p.logFailure(h, a, fmt.Sprintf("retrying in %s", d.Delay.Round(time.Millisecond)))
 			if !p.wait(d.Delay) {
 				return errStopping
 			}
 		case retry.Pause:
 			w.stats.paused.Add(1)
-			p.logFailure(h, ev, a, "paused: not the event's fault")
+			p.logFailure(h, a, "paused: not the event's fault")
 			if w.breaker.State() == retry.Closed {
 				// Not open yet: do not hammer the API meanwhile.
 				if !p.wait(bo.NextBackOff()) {
@@ -190,19 +191,25 @@ func published(m jetstream.Msg) time.Time {
 }
 
 // logFailure writes the one line a delivery failure gets. The event's
-// token is never logged.
-func (p *partition) logFailure(h *held, ev pathupdate.Event, a attempt, what string) {
+// token is never logged; errmsg and cause may quote the event (WeChat's or
+// the cloud function's errmsg, a decoding error), so phone numbers in them
+// are masked. The waybill is the subject's, which a valid event's body
+// repeats (an invalid event may have none).
+func (p *partition) logFailure(h *held, a attempt, what string) {
 	o := a.outcome
-	e := p.log.Warn().Str("waybill", ev.WaybillID).Uint64("seq", h.seq).
-		Int("attempt", a.calls).Str("outcome", o.Kind.String()).Int("errcode", o.ErrCode)
+	e := p.log.Warn().Str("waybill", h.waybill).Uint64("seq", h.seq).Int("attempt", a.calls)
+	if o.Kind != 0 { // 0: an invalid event, never sent
+		e = e.Str("outcome", o.Kind.String())
+	}
+	e = e.Int("errcode", o.ErrCode)
 	if o.ErrMsg != "" {
-		e = e.Str("errmsg", o.ErrMsg)
+		e = e.Str("errmsg", pathupdate.MaskPhones(o.ErrMsg))
 	}
 	if o.HTTPStatus != 0 {
 		e = e.Int("http_status", o.HTTPStatus)
 	}
 	if o.Err != nil {
-		e = e.AnErr("cause", o.Err)
+		e = e.AnErr("cause", pathupdate.MaskPhonesError(o.Err))
 	}
 	e.Msg(what)
 }
@@ -211,21 +218,30 @@ func (p *partition) logFailure(h *held, ev pathupdate.Event, a attempt, what str
 // lane moves on, trying again until it is confirmed (a cluster electing a
 // new leader can drop one). A lost ack would bring an event back after the
 // next one of its waybill was delivered; a confirmed ack leaves only the
-// event in flight to be redelivered, ahead of the rest. It gives up only
-// when the partition is released (the event then goes back with the
-// others, in order, and WeChat may see it twice: at least once).
+// event in flight to be redelivered, ahead of the rest. A soft release
+// does not interrupt it (the event is delivered: handing it back would
+// deliver it twice); only the release timeout does, and then the event
+// goes back with the others, in order (at least once).
 func (p *partition) ack(h *held) error {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 50*time.Millisecond, 2*time.Second, 0
 	for {
-		ctx, cancel := context.WithTimeout(p.softCtx, 5*time.Second)
-		err := p.msgOf(h).DoubleAck(ctx)
+		p.mu.Lock()
+		p.acks++
+		m := h.msg
+		p.mu.Unlock()
+		ctx, cancel := context.WithTimeout(p.callCtx, 5*time.Second)
+		err := m.DoubleAck(ctx)
 		cancel()
 		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			return nil
 		}
 		p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack not confirmed; trying again")
-		if !p.wait(bo.NextBackOff()) {
+		t := time.NewTimer(bo.NextBackOff())
+		select {
+		case <-t.C:
+		case <-p.callCtx.Done():
+			t.Stop()
 			return err
 		}
 	}
