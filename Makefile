@@ -38,6 +38,20 @@ worker:
 cluster:
 	bash deploy/cluster.sh
 
+# Benchmarks (docs/benchmarks.md): every scenario next to its reference,
+# about 10 minutes on 2 cores; bench-quick runs them all with small sizes
+# in about a minute (a smoke run: rough ratios). The table is printed and
+# the JSON written to bench/results/. BENCHFLAGS adds flags, e.g.
+# BENCHFLAGS='-scenarios 1,2 -cpuprofile-dir bench/results/profiles'.
+.PHONY: bench bench-quick
+bench: build
+	cd bench/peer && $(GO) build -o ../../bin/pathupdate-peer-bench .
+	$(GO) run ./bench/cmd/pathupdate-bench -worker-bin $(BIN) -peer-bin bin/pathupdate-peer-bench $(BENCHFLAGS)
+
+bench-quick: build
+	cd bench/peer && $(GO) build -o ../../bin/pathupdate-peer-bench .
+	$(GO) run ./bench/cmd/pathupdate-bench -quick -worker-bin $(BIN) -peer-bin bin/pathupdate-peer-bench $(BENCHFLAGS)
+
 # What CI runs.
 check:
 	bash .ci/run

@@ -11,6 +11,12 @@ import (
 // stdin, stdout and stderr given, and returns the process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := New(stdin, stdout, stderr)
+	if len(args) > 0 {
+		if err := useSettings(root, args[1:]); err != nil { // the config file (config.go)
+			io.WriteString(stderr, "pathupdate: "+err.Error()+"\n")
+			return 1
+		}
+	}
 	if err := root.Run(ctx, args); err != nil {
 		if ec, ok := err.(cli.ExitCoder); ok {
 			if msg := ec.Error(); msg != "" {

@@ -79,8 +79,8 @@ func runPublish(ctx context.Context, cmd *cli.Command) error {
 	if f, ok := cmd.Root().ErrWriter.(*os.File); ok && isTerminal(f) {
 		fmt.Fprintln(f)
 	}
-	for _, le := range sum.Errors {
-		fmt.Fprintf(cmd.Root().ErrWriter, "line %d: %v\n", le.Line, le.Err)
+	for _, le := range sum.Errors { // a decoding error can quote the line: mask
+		fmt.Fprintf(cmd.Root().ErrWriter, "line %d: %v\n", le.Line, pathupdate.MaskPhonesError(le.Err))
 	}
 	fmt.Fprintf(out, "accepted %d, duplicate %d, invalid %d, not acknowledged %d\n", sum.Accepted, sum.Duplicates, sum.Invalid, sum.Failed)
 	switch {
@@ -110,7 +110,7 @@ func publishOne(ctx context.Context, cmd *cli.Command, p *pathupdate.Publisher, 
 		ev.ActionTime = time.Now().Unix()
 	}
 	if err := ev.Validate(); err != nil {
-		return cli.Exit(err.Error(), exitInvalid)
+		return cli.Exit(pathupdate.MaskPhones(err.Error()), exitInvalid)
 	}
 	var res pathupdate.PublishResult
 	if id := cmd.String("msg-id"); id != "" {

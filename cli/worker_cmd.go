@@ -45,6 +45,7 @@ func workerCommand() *cli.Command {
 			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
 			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
 			&cli.IntFlag{Name: "retry-attempts", Value: retry.MaxAttemptsDefault, Usage: "attempts of one event failing on its own before retries_exhausted", Sources: cli.EnvVars("PATHUPDATE_RETRY_ATTEMPTS")},
+			printConfigFlag(),
 		),
 		Action: runWorker,
 	}
@@ -92,7 +93,7 @@ func natsConn(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name st
 		if url == "" {
 			url = nats.DefaultURL
 		}
-		nc, err := connect(cmd, url, name)
+		nc, err := connect(cmd, log, url, name)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -177,6 +178,9 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 			err = nil // a signal during start-up is a clean stop, not a failure
 		}
 	}()
+	if cmd.Bool("print-config") { // prints, then checks the settings (checkBeforeAction lets it through)
+		return printConfig(cmd, cmd.Root().Writer)
+	}
 	log, err := logger(cmd)
 	if err != nil {
 		return err

@@ -30,6 +30,9 @@ type RecordJSON struct {
 	// EventError says why the event is not a valid event; absent when it
 	// is one.
 	EventError string `json:"event_error,omitempty"`
+	// TruncatedFrom is the original's size in bytes when Event is only its
+	// beginning (Record.TruncatedFrom); absent when Event is whole.
+	TruncatedFrom int `json:"truncated_from,omitempty"`
 }
 
 // JSON returns r in the form RecordJSON describes.
@@ -39,6 +42,7 @@ func (r Record) JSON() RecordJSON {
 		Attempts: r.Attempts, OriginalSubject: r.OriginalSubject, OriginalSeq: r.OriginalSeq,
 		FirstAttempt: timeOrNil(r.FirstAttempt), LastAttempt: timeOrNil(r.LastAttempt),
 		FailedAt: r.FailedAt.UTC(), Replays: r.Replays, Event: eventJSON(r.Event),
+		TruncatedFrom: r.TruncatedFrom,
 	}
 	if _, err := pathupdate.DecodeEvent(r.Event); err != nil {
 		out.EventError = err.Error() // never holds the token

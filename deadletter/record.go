@@ -37,6 +37,11 @@ const (
 	// ReplaysHeader also travels on a replayed trace message, so that a
 	// dead letter of a replayed event knows how often it was replayed.
 	ReplaysHeader = "Pathupdate-Replays"
+	// EventTruncatedHeader is present only on a dead letter whose payload
+	// had to be cut to fit the server's max payload (an original published
+	// at or near that size, which no valid event comes close to): its
+	// value is the original's size in bytes.
+	EventTruncatedHeader = "Pathupdate-Event-Truncated-From"
 )
 
 // InvalidWaybill is the last subject token of dead letters whose waybill
@@ -72,6 +77,10 @@ type Record struct {
 	FailedAt        time.Time // when it was dead-lettered
 	Replays         int       // how often this event had been replayed before
 	Seq             uint64    // sequence in the dead-letter stream; set when read back
+	// TruncatedFrom is the original's size in bytes when Event holds only
+	// its beginning (the whole would not fit the server's max payload
+	// together with the headers; see Writer.Write); 0 when Event is whole.
+	TruncatedFrom int
 }
 
 // Validate reports what makes r unfit to write.
@@ -87,6 +96,8 @@ func (r Record) Validate() error {
 		return fmt.Errorf("Record.Attempts is %d: must not be negative", r.Attempts)
 	case r.Replays < 0:
 		return fmt.Errorf("Record.Replays is %d: must not be negative", r.Replays)
+	case r.TruncatedFrom < 0 || r.TruncatedFrom > 0 && r.TruncatedFrom <= len(r.Event):
+		return fmt.Errorf("Record.TruncatedFrom is %d with %d event bytes: leave it 0 unless Event was cut from a longer original", r.TruncatedFrom, len(r.Event))
 	case r.FailedAt.IsZero():
 		return errors.New("Record.FailedAt is zero: set when the event was dead-lettered")
 	}
@@ -138,6 +149,9 @@ func (r Record) headers() nats.Header {
 	setTime(LastAttemptHeader, r.LastAttempt)
 	setTime(FailedAtHeader, r.FailedAt)
 	h.Set(ReplaysHeader, strconv.Itoa(r.Replays))
+	if r.TruncatedFrom > 0 {
+		h.Set(EventTruncatedHeader, strconv.Itoa(r.TruncatedFrom))
+	}
 	return h
 }
 
@@ -244,6 +258,7 @@ func fromHeaders(h nats.Header) (Record, error) {
 	r.LastAttempt = stamp(LastAttemptHeader, false)
 	r.FailedAt = stamp(FailedAtHeader, true)
 	r.Replays = integer(ReplaysHeader, true)
+	r.TruncatedFrom = integer(EventTruncatedHeader, true)
 	if len(errs) > 0 {
 		return Record{}, errors.Join(errs...)
 	}

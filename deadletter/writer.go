@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -42,6 +44,11 @@ func NewWriter(js jetstream.JetStream, cfg WriterConfig) *Writer {
 }
 
 // Write stores r (FailedAt set to now when zero) and waits for the PubAck.
+// An original too big to fit the server's max payload together with the
+// record's headers (a hostile publish at that size: no valid event comes
+// near it) is stored cut to fit, at a character boundary, with
+// Record.TruncatedFrom saying how big it was; refusing it instead would
+// leave the original unacknowledged forever and hold up its waybill.
 // Writing a record whose original sequence was already dead-lettered
 // within the stream's duplicate window is a success that stores nothing:
 // the caller may then acknowledge the original. Only after a nil error may
@@ -54,8 +61,8 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("dead letter of %s seq %d: %w", r.OriginalSubject, r.OriginalSeq, err)
 	}
-	m := r.Msg()
-	ack, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(pathupdate.DeadLetterStream))
+	m := wireMsg(fit(r, w.js.Conn().MaxPayload()))
+	ack, err := w.js.PublishMsg(ctx, m)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			return fmt.Errorf("write dead letter of %s seq %d to %s: stream %s is missing (a worker creates it at start): %w",
@@ -68,4 +75,47 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 		Str("reason", r.Reason).Int("errcode", r.ErrCode).Uint64("original_seq", r.OriginalSeq).
 		Msg("dead letter stored")
 	return nil
+}
+
+// wireMsg is r's message as Write publishes it: with the expected-stream
+// header (what jetstream.WithExpectStream would add), so that fit counts
+// every header byte.
+func wireMsg(r Record) *nats.Msg {
+	m := r.Msg()
+	m.Header.Set(jetstream.ExpectedStreamHeader, pathupdate.DeadLetterStream)
+	return m
+}
+
+// fit returns r with its Event cut so that the dead-letter message fits
+// maxPayload (0 or less: unknown, r unchanged).
+func fit(r Record, maxPayload int64) Record {
+	if maxPayload <= 0 || int64(len(r.Event)+headerBytes(wireMsg(r).Header)) <= maxPayload {
+		return r
+	}
+	cut := r
+	cut.TruncatedFrom = len(r.Event)
+	cut.Event = nil
+	// The headers' size does not depend on the payload: measure them with
+	// the truncation header in place, then take what is left.
+	keep := int(maxPayload) - headerBytes(wireMsg(cut).Header)
+	if keep <= 0 {
+		return cut
+	}
+	for keep > 0 && keep < len(r.Event) && !utf8.RuneStart(r.Event[keep]) {
+		keep-- // do not split a character: `deadletter show` prints the beginning
+	}
+	cut.Event = r.Event[:keep]
+	return cut
+}
+
+// headerBytes is the size of h as NATS sends it ("NATS/1.0\r\n", one
+// "Name: value\r\n" per value, "\r\n"), which counts against the max payload.
+func headerBytes(h nats.Header) int {
+	n := len("NATS/1.0\r\n") + len("\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": ") + len(v) + len("\r\n")
+		}
+	}
+	return n
 }

@@ -70,7 +70,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 		}
 		writeJSON(w, rerr.code, ErrorResponse{Error: rerr.msg})
-		h.logRequest(r, rerr.code, start, nil).Str("error", rerr.msg).Msg("gateway request refused")
+		// The refusal can quote the body (a JSON syntax error): mask.
+		h.logRequest(r, rerr.code, start, nil).Str("error", pathupdate.MaskPhones(rerr.msg)).Msg("gateway request refused")
 		return
 	}
 	code := resp.statusCode()
@@ -195,7 +196,7 @@ func (h *Handler) logRequest(r *http.Request, code int, start time.Time, resp *R
 		ev = ev.Int("events", len(resp.Results)).Int("accepted", resp.Accepted).Int("duplicates", resp.Duplicates).
 			Int("invalid", resp.Invalid).Int("failed", resp.Failed)
 		if resp.cause != nil {
-			ev = ev.AnErr("cause", resp.cause)
+			ev = ev.AnErr("cause", pathupdate.MaskPhonesError(resp.cause))
 		}
 	}
 	return ev

@@ -48,6 +48,15 @@ type Config struct {
 	Logger zerolog.Logger
 	// Cluster, when set, makes the server a node of a JetStream cluster.
 	Cluster *ClusterConfig
+	// Options, when set, is called with the nats-server options this
+	// package built from the fields above, just before the server is
+	// created: the escape hatch for what Config does not cover, such as
+	// authentication (Username, Password, Users, Authorization) and TLS
+	// (TLSConfig, TLSVerify, TLSMap). What it changes wins; it should
+	// leave JetStream and StoreDir alone. With authentication set, pass
+	// the credentials to Connect too: in-process clients authenticate as
+	// well. Default none.
+	Options func(*server.Options)
 }
 
 // ClusterConfig joins the server to a cluster of embedded or external nodes.
@@ -148,6 +157,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cl := cfg.Cluster; cl != nil {
 		opts.Cluster = server.ClusterOpts{Name: cl.Name, Host: cl.Host, Port: cl.Port}
 		opts.Routes = server.RoutesFromStr(strings.Join(cl.Routes, ","))
+	}
+	if cfg.Options != nil {
+		cfg.Options(opts)
 	}
 
 	srv, err := server.NewServer(opts)

@@ -173,7 +173,7 @@ func (c *Client) UpdatePath(ctx context.Context, ev Event) Outcome {
 	}
 	c.cfg.Logger.Debug().Str("transport", c.cfg.Transport).Str("waybill_id", ev.WaybillID).Stringer("kind", o.Kind).
 		Int("errcode", o.ErrCode).Int("http_status", o.HTTPStatus).Int("attempts", attempts).
-		Dur("duration", c.cfg.Now().Sub(start)).Err(o.Err).Msg("updatePath")
+		Dur("duration", c.cfg.Now().Sub(start)).Err(MaskPhonesError(o.Err)).Msg("updatePath")
 	return o
 }
 
@@ -212,15 +212,21 @@ func (c *Client) post(ctx context.Context, tok Secret, body []byte) Outcome {
 		return o
 	}
 	var a struct {
-		ErrCode *int   `json:"errcode"`
-		ErrMsg  string `json:"errmsg"`
+		ErrCode json.RawMessage `json:"errcode"`
+		ErrMsg  string          `json:"errmsg"`
 	}
 	if err := decodeJSON(raw, &a); err != nil {
 		return Outcome{Kind: Transient, HTTPStatus: http.StatusOK, Err: err}
 	}
 	code := 0 // some APIs leave errcode out on success
 	if a.ErrCode != nil {
-		code = *a.ErrCode
+		// Only a number is an errcode. Reading a null (or anything else) as
+		// 0 would take an answer nobody can vouch for as a delivery and
+		// lose the event; as Transient it is tried again.
+		if bytes.Equal(a.ErrCode, []byte("null")) || json.Unmarshal(a.ErrCode, &code) != nil {
+			return Outcome{Kind: Transient, HTTPStatus: http.StatusOK,
+				Err: fmt.Errorf("answer's errcode is not an integer (%d bytes)", len(a.ErrCode))}
+		}
 	}
 	return Outcome{Kind: Classify(code), ErrCode: code, ErrMsg: scrubSecrets(a.ErrMsg, tok), HTTPStatus: http.StatusOK}
 }
@@ -266,9 +272,15 @@ func readAnswer(resp *http.Response) ([]byte, int, error) {
 	return b, resp.StatusCode, nil
 }
 
-// decodeJSON decodes an answer body. The error names the size but never
-// quotes the body, which could echo anything.
+// decodeJSON decodes an answer body, which must be a JSON object: every
+// answer of WeChat's is one, and anything else (null, an array, a string,
+// which json.Unmarshal would take into a struct without complaint or
+// leave it zero) is something in between talking, not WeChat. The error
+// names the size but never quotes the body, which could echo anything.
 func decodeJSON(b []byte, v any) error {
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return fmt.Errorf("answer is not a JSON object (%d bytes)", len(b))
+	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("answer is not JSON (%d bytes): %w", len(b), err)
 	}

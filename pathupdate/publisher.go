@@ -307,7 +307,7 @@ func (p *Publisher) settleLines(settle <-chan pendingLine, slots <-chan struct{}
 			case err != nil:
 				sum.Failed++
 				fail(pl.line, err)
-				p.log.Debug().Int("line", pl.line).Err(err).Msg("publish not acknowledged")
+				p.log.Debug().Int("line", pl.line).Err(MaskPhonesError(err)).Msg("publish not acknowledged")
 			case ack.Duplicate:
 				sum.Duplicates++
 			default:

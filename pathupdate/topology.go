@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -299,15 +300,38 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 	if err != nil {
 		return fmt.Errorf("look up stream %s: %w", want.Name, err)
 	}
+	have := s.CachedInfo().Config
 	if check != nil {
-		if err := check(s.CachedInfo().Config); err != nil {
+		if err := check(have); err != nil {
 			return err
 		}
+	}
+	if sameSettings(have, want) {
+		// Nothing to change: no update. Every worker start would otherwise
+		// rewrite the stream's config (a proposal on a cluster), and
+		// nats-server 2.15.2 reads a file store's config without its lock
+		// while creating a consumer, a data race with such a rewrite that
+		// -race runs of workers starting side by side have hit.
+		return waitStreamLeader(ctx, js, want)
 	}
 	if _, err := js.UpdateStream(ctx, want); err != nil {
 		return fmt.Errorf("update stream %s (replicas %d, storage %s): %w", want.Name, want.Replicas, want.Storage, err)
 	}
 	return waitStreamLeader(ctx, js, want)
+}
+
+// sameSettings reports whether the stored config have already holds every
+// setting EnsureStreams writes in want (the server adds others of its own,
+// which are not compared).
+func sameSettings(have, want jetstream.StreamConfig) bool {
+	sameTransform := (have.SubjectTransform == nil) == (want.SubjectTransform == nil) &&
+		(want.SubjectTransform == nil || *have.SubjectTransform == *want.SubjectTransform)
+	return sameTransform && slices.Equal(have.Subjects, want.Subjects) &&
+		have.Description == want.Description && have.Retention == want.Retention &&
+		have.Discard == want.Discard && have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
+		have.MaxMsgs == want.MaxMsgs && have.Duplicates == want.Duplicates && have.Storage == want.Storage &&
+		have.Replicas == want.Replicas && have.AllowDirect == want.AllowDirect &&
+		have.AllowRollup == want.AllowRollup && have.DenyDelete == want.DenyDelete && have.DenyPurge == want.DenyPurge
 }
 
 // StreamLeaderTimeout bounds how long EnsureStreams waits for a created or
