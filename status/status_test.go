@@ -37,7 +37,6 @@ func TestGatherShowsWorkersPartitionsBacklogAndDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ws []*worker.Worker
 	for i := range 2 {
 		w, err := worker.New(js, api, deadletter.NewWriter(js, deadletter.WriterConfig{}), worker.Config{
 			MemberID: fmt.Sprintf("w%d", i), MemberTTL: time.Second})
@@ -48,7 +47,6 @@ func TestGatherShowsWorkersPartitionsBacklogAndDeadLetters(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = w.Stop(context.Background()) })
-		ws = append(ws, w)
 	}
 	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{})
 	if err != nil {
