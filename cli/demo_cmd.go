@@ -20,6 +20,7 @@ func demoCommand() *cli.Command {
 			&cli.FloatFlag{Name: "fail-rate", Value: demo.SystemErrorRateDefault, Usage: "share of API calls the sandbox answers -1"},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of traffic and faults (0: from the clock)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the worker's log"},
+			&cli.BoolFlag{Name: "keep-running", Usage: "after the summary, keep JetStream (127.0.0.1:4222), the sandbox and the worker up until Ctrl-C, to try status and deadletter on what the demo left"},
 			&cli.StringFlag{Name: "transport", Value: pathupdate.TransportHTTPS, Usage: "https, or cloudcall to deliver through the sandbox's /tcb/invokecloudfunction"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -41,6 +42,7 @@ func demoCommand() *cli.Command {
 				Seed:             cmd.Uint64("seed"),
 				Logger:           log,
 				Transport:        cmd.String("transport"),
+				KeepRunning:      cmd.Bool("keep-running"),
 			}, cmd.Root().Writer)
 			return err
 		},

@@ -40,8 +40,12 @@ type Config struct {
 	WrongTokenShare  float64 // share of waybills whose events carry a wrong token (9300507); default WrongTokenShareDefault
 	Seed             uint64  // traffic and fault dice; 0 = from the clock
 	DataDir          string  // JetStream store; default a temporary folder removed afterwards
-	Timeout          time.Duration
-	Logger           zerolog.Logger // the worker's log; default silent
+	// KeepRunning leaves JetStream (on 127.0.0.1:4222), the sandbox and the
+	// worker up after the summary, until ctx ends, so the other commands
+	// (status, deadletter list/replay) can be tried on what the demo left.
+	KeepRunning bool
+	Timeout     time.Duration
+	Logger      zerolog.Logger // the worker's log; default silent
 	// Transport is the client's: pathupdate.TransportHTTPS (default) or
 	// pathupdate.TransportCloudCall, which goes through the sandbox's
 	// /tcb/invokecloudfunction with its default env and function.
@@ -81,6 +85,7 @@ func (c Config) withDefaults() Config {
 // It returns an error when something the product promises did not hold.
 func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 	cfg = cfg.withDefaults()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	started := time.Now()
@@ -96,7 +101,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	ns, err := natsserver.Start(ctx, natsserver.Config{Port: -1, StoreDir: dir, Logger: cfg.Logger})
+	port := natsserver.RandomPort
+	if cfg.KeepRunning {
+		port = 4222 // where the other commands look by default
+	}
+	ns, err := natsserver.Start(ctx, natsserver.Config{Port: port, StoreDir: dir, Logger: cfg.Logger})
 	if err != nil {
 		return Summary{}, fmt.Errorf("demo: %w", err)
 	}
@@ -167,7 +176,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 		fmt.Fprintf(out, "Delivered through the Cloud Call: POST /tcb/invokecloudfunction (env %s, function %s) on the sandbox\n",
 			sandbox.DefaultCloudEnv, sandbox.DefaultCloudFunction)
 	}
-	return s, s.Check(traces)
+	if err := s.Check(traces); err != nil || !cfg.KeepRunning {
+		return s, err
+	}
+	fmt.Fprintf(out, "\nStill running until Ctrl-C: JetStream at %s, the WeChat sandbox at %s, the worker.\n", ns.ClientURL(), sb.URL)
+	fmt.Fprintf(out, "In another terminal:\n")
+	fmt.Fprintf(out, "  go run ./cmd/pathupdate status\n")
+	fmt.Fprintf(out, "  go run ./cmd/pathupdate deadletter list --reason rejected --errcode 40199\n")
+	fmt.Fprintf(out, "  curl -X POST %s/sandbox/orders -d '[{\"waybill_id\":\"<a waybill from the list>\",\"token\":\"<its token>\"}]'\n", sb.URL)
+	fmt.Fprintf(out, "  go run ./cmd/pathupdate deadletter replay --waybill <that waybill>\n")
+	<-parent.Done()
+	return s, nil
 }
 
 // publish sends every trace event through the project's publisher, the

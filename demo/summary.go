@@ -103,7 +103,9 @@ func (s Summary) Write(out io.Writer, cfg Config) {
 			strings.Join(s.OutOfOrder[:min(10, len(s.OutOfOrder))], " "))
 	}
 	fmt.Fprintf(out, "  took             %s\n", s.Took.Round(10*time.Millisecond))
-	fmt.Fprintf(out, "Inspect dead letters with: pathupdate deadletter list (against a running worker)\n")
+	if !cfg.KeepRunning {
+		fmt.Fprintf(out, "Run with --keep-running to try `pathupdate status` and `pathupdate deadletter list|replay` on what it left.\n")
+	}
 }
 
 // Check returns an error naming what the product promised and did not do.
