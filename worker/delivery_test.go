@@ -209,3 +209,28 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatalf("defaults rejected: %v", err)
 	}
 }
+
+func TestGracefulStopHandsOverWithoutDuplicates(t *testing.T) {
+	t.Parallel()
+	b := setup(t, sandbox.Config{Faults: sandbox.Faults{SystemErrorRate: 0.1, Latency: sandbox.Duration(3 * time.Millisecond)}})
+	trs := traces("GRC", 200, 10)
+	b.register(trs)
+	b.publishInterleaved(t, trs)
+	w1 := b.startWorker(t, worker.Config{Concurrency: 8, MemberTTL: time.Second})
+	w2 := b.startWorker(t, worker.Config{Concurrency: 8, MemberTTL: time.Second})
+	// Stop one once both are busy, and again start one: shares move twice.
+	for w1.Stats().Delivered < 200 || w2.Stats().Delivered < 200 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := w1.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w1.Stats().HandedBack == 0 && w1.Stats().Delivered+w2.Stats().Delivered >= 2000 {
+		t.Fatal("the stop landed after the work was done; the test proves nothing")
+	}
+	b.startWorker(t, worker.Config{Concurrency: 8, MemberTTL: time.Second})
+	b.waitSettled(t, 2*time.Minute)
+	if dups := b.checkDelivered(t, trs); dups != 0 {
+		t.Fatalf("%d duplicate deliveries after graceful hand-overs: a graceful stop must redeliver nothing that was delivered", dups)
+	}
+}
