@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -96,7 +97,7 @@ func (l *lockedRand) between(lo, hi time.Duration) time.Duration {
 type natsNode struct {
 	t   testing.TB
 	cfg natsserver.Config
-	log *syncBuffer
+	log *natstest.SyncBuffer
 
 	mu  sync.Mutex
 	srv *natsserver.Server
@@ -104,7 +105,7 @@ type natsNode struct {
 
 func startNode(t testing.TB) *natsNode {
 	t.Helper()
-	n := &natsNode{t: t, log: &syncBuffer{},
+	n := &natsNode{t: t, log: &natstest.SyncBuffer{},
 		cfg: natsserver.Config{Port: freeTCPPort(t), StoreDir: t.TempDir()}}
 	n.cfg.Logger = zerolog.New(n.log).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	n.Restart()
@@ -195,7 +196,7 @@ func startChaosWorker(t *testing.T, natsURL, apiBase string, o workerOpts) *work
 		"--retry-initial", "10ms", "--retry-max", o.RetryMax.String(), "--retry-attempts", strconv.Itoa(o.RetryAttempts),
 		"--ack-wait", "3s", "--pinned-ttl", "2s", "--member-ttl", "2s", "--shutdown-timeout", "5s",
 		"--http-addr", "off"}, o.Extra...)
-	p := &workerProc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &workerProc{cmd: exec.Command(binary, args...), out: &natstest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -460,10 +461,10 @@ type figures struct {
 	Scenario        string `json:"scenario"`
 	Mode            string `json:"mode"`
 	Seed            uint64 `json:"seed,omitempty"`
-	Events          int    `json:"events"`      // published, hostile ones included
-	Valid           int    `json:"valid"`       // events that must be delivered
-	Delivered       int    `json:"delivered"`   // distinct valid events delivered
-	Duplicates      int    `json:"duplicates"`  // repeated deliveries (at least once)
+	Events          int    `json:"events"`     // published, hostile ones included
+	Valid           int    `json:"valid"`      // events that must be delivered
+	Delivered       int    `json:"delivered"`  // distinct valid events delivered
+	Duplicates      int    `json:"duplicates"` // repeated deliveries (at least once)
 	DeadLettered    int    `json:"deadlettered"`
 	OrderViolations int    `json:"order_violations"`
 	APICalls        int64  `json:"api_calls"`

@@ -82,7 +82,11 @@ func TestChaosTraceStreamFull(t *testing.T) {
 
 	// A worker drains the stream; the producer publishes the whole file
 	// again until everything is acknowledged.
-	w := startChaosWorker(t, r.node.URL(), r.sb.URL, workerOpts{})
+	// The worker states the limit too: it writes its stream settings at
+	// start. It works slowly, so the stream stays near full while the
+	// producer publishes again and space frees up in between.
+	w := startChaosWorker(t, r.node.URL(), r.sb.URL, workerOpts{Concurrency: 2, Extra: []string{"--max-bytes", fmt.Sprint(maxBytes)}})
+	r.sb.SetFaults(sandbox.Faults{Latency: sandbox.Duration(20 * time.Millisecond)})
 	rounds := 0
 	for {
 		rounds++
@@ -117,20 +121,26 @@ func TestChaosDeadLetterStreamFull(t *testing.T) {
 	t.Parallel()
 	const dlMaxBytes = 8 << 10
 	// No orders: the sandbox rejects every event with 40199.
-	r := newRig(t, sandbox.Config{Faults: sandbox.Faults{Latency: sandbox.Duration(2 * time.Millisecond)}},
-		pathupdate.StreamsConfig{DeadLetterMaxBytes: dlMaxBytes})
+	r := newRig(t, sandbox.Config{Faults: sandbox.Faults{Latency: sandbox.Duration(2 * time.Millisecond)}}, pathupdate.StreamsConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), bySize(2*time.Minute, 5*time.Minute))
 	defer cancel()
 	trs := makeTraces("DLF", bySize(20, 100), 5)
 	total := events(trs)
+	// The worker writes its own stream settings at start, and it has no
+	// flag for the dead-letter stream's limits: the operator sets the
+	// limit once the worker runs.
 	w := startChaosWorker(t, r.node.URL(), r.sb.URL, workerOpts{})
+	waitUntil(t, "the worker started", 30*time.Second, func() bool { return strings.Contains(w.out.String(), "worker started") })
+	if err := pathupdate.EnsureStreams(ctx, r.js, pathupdate.StreamsConfig{DeadLetterMaxBytes: dlMaxBytes}); err != nil {
+		t.Fatal(err)
+	}
 	publishAll(ctx, t, r.js, trs)
 
 	// The dead-letter stream fills and stops growing; what did not fit
 	// stays in the trace stream.
 	var dlN, traceN uint64
 	last, since := uint64(0), time.Now()
-	waitUntil(t, "the dead-letter stream full and still", time.Minute, func() bool {
+	waitUntil(t, "the dead-letter stream full and still", bySize(time.Minute, 3*time.Minute), func() bool {
 		dlN, traceN = streamMsgs(ctx, r.js, pathupdate.DeadLetterStream), streamMsgs(ctx, r.js, pathupdate.TraceStream)
 		if dlN != last {
 			last, since = dlN, time.Now()

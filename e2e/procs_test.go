@@ -8,13 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/sandbox"
 )
@@ -22,26 +22,9 @@ import (
 // workerProc is one `pathupdate worker` process.
 type workerProc struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *natstest.SyncBuffer
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startWorker starts a worker process delivering to sb, with short
@@ -54,7 +37,7 @@ func startWorker(t *testing.T, natsURL string, sb *sandbox.Server, extra ...stri
 		"--retry-initial", "10ms", "--retry-max", "200ms", "--retry-attempts", "100",
 		"--ack-wait", "3s", "--pinned-ttl", "2s", "--member-ttl", "2s", "--shutdown-timeout", "5s",
 		"--http-addr", "127.0.0.1:0"}, extra...)
-	p := &workerProc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &workerProc{cmd: exec.Command(binary, args...), out: &natstest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,12 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +41,7 @@ type bundle struct {
 	js   jetstream.JetStream
 	srv  *gateway.Server
 	url  string // the endpoint: srv.URL() + gateway.Path
-	logs *syncBuffer
+	logs *natstest.SyncBuffer
 }
 
 type setupOpts struct {
@@ -73,7 +71,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &natstest.SyncBuffer{}
 	cfg := o.cfg
 	cfg.Addr = "127.0.0.1:0"
 	if cfg.Token == "" && !cfg.AllowNoAuth {
@@ -204,21 +202,4 @@ func stored(t *testing.T, js jetstream.JetStream) []pathupdate.Event {
 		evs = append(evs, ev)
 	}
 	return evs
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

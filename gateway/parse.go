@@ -45,7 +45,7 @@ func parseBody(body []byte, maxEvents int, idemKey string) ([]item, []Result, *r
 			return nil, nil, rerr
 		}
 	default:
-		return nil, nil, refuse(http.StatusBadRequest, "the body is %s: send one event (a JSON object) or an array of events", kindOf(trimmed[0]))
+		return nil, nil, refuse(http.StatusBadRequest, "the body is %s: send one event (a JSON object) or an array of events", pathupdate.JSONKind(trimmed[0]))
 	}
 	if idemKey != "" {
 		if err := checkMsgID(idemKey); err != nil {
@@ -119,7 +119,7 @@ func decodeItem(raw []byte) (ev pathupdate.Event, msgID string, err error) {
 		}
 		var s string
 		if json.Unmarshal(v, &s) != nil {
-			return ev, "", fmt.Errorf("invalid msg_id: %s must be a JSON string, got %s", key, kindOf(v[0]))
+			return ev, "", fmt.Errorf("invalid msg_id: %s must be a JSON string, got %s", key, pathupdate.JSONKind(v[0]))
 		}
 		if found != "" && s != msgID {
 			return ev, "", errors.New("invalid msg_id: msg_id and msgId are both given with different values: give one")
@@ -168,20 +168,4 @@ func position(body []byte, offset int64) (line, col int) {
 	line = bytes.Count(before, []byte{'\n'}) + 1
 	col = len(before) - bytes.LastIndexByte(before, '\n')
 	return line, col
-}
-
-func kindOf(c byte) string {
-	switch c {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
 }

@@ -45,7 +45,7 @@ func DecodeEvent(data []byte) (Event, error) {
 	// no bounds or syntax checks of its own.
 	i := skipSpace(data, 0)
 	if data[i] != '{' {
-		return Event{}, invalid("", "not a JSON object: got %s", kindOf(data[i]))
+		return Event{}, invalid("", "not a JSON object: got %s", JSONKind(data[i]))
 	}
 	var (
 		ev   Event
@@ -121,7 +121,7 @@ func (e *Event) set(slot int, raw []byte, dup bool) error {
 	switch slot {
 	case slotToken, slotWaybillID, slotActionMsg:
 		if raw[0] != '"' {
-			return invalid(name, "must be a JSON string, got %s", kindOf(raw[0]))
+			return invalid(name, "must be a JSON string, got %s", JSONKind(raw[0]))
 		}
 		_, esc := scanString(raw, 0)
 		s := unquote(raw, esc)
@@ -135,7 +135,7 @@ func (e *Event) set(slot int, raw []byte, dup bool) error {
 		changed, *p = *p != s, s
 	case slotActionTime, slotActionType:
 		if c := raw[0]; c != '-' && (c < '0' || c > '9') {
-			return invalid(name, "must be a JSON number, got %s", kindOf(c))
+			return invalid(name, "must be a JSON number, got %s", JSONKind(c))
 		}
 		n, why := parseWholeNumber(raw)
 		if slot == slotActionType {
@@ -232,7 +232,10 @@ func clip(raw []byte) string {
 	return string(raw)
 }
 
-func kindOf(c byte) string {
+// JSONKind names the kind of the JSON value that starts with byte c ("an
+// object", "a string", ...), for error messages that say what was sent
+// instead of what was expected.
+func JSONKind(c byte) string {
 	switch c {
 	case '{':
 		return "an object"

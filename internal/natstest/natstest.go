@@ -182,7 +182,7 @@ func freePort(t testing.TB) int {
 // logFor collects a server's log in memory and prints it if the test fails:
 // quiet when all is well, everything at hand when it is not.
 func logFor(t testing.TB, name string) zerolog.Logger {
-	buf := &syncBuffer{}
+	buf := &SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("natstest: log of server %q:\n%s", name, buf.String())
@@ -191,18 +191,20 @@ func logFor(t testing.TB, name string) zerolog.Logger {
 	return zerolog.New(buf).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for concurrent writers: a log sink
+// for servers, processes and loggers in tests.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
