@@ -52,6 +52,15 @@ bench-quick: build
 	cd bench/peer && $(GO) build -o ../../bin/pathupdate-peer-bench .
 	$(GO) run ./bench/cmd/pathupdate-bench -quick -worker-bin $(BIN) -peer-bin bin/pathupdate-peer-bench $(BENCHFLAGS)
 
+# Reliability suite (docs/reliability.md) in its long mode: bigger runs, a
+# 60-second API outage, more kills, restarts and node losses. CI runs the
+# same scenarios small (go test ./e2e/). Each scenario's figures are
+# appended to bin/chaos-report.jsonl. CHAOSFLAGS adds flags, e.g.
+# CHAOSFLAGS='-run TestChaosKill9'; PATHUPDATE_CHAOS_SEED=N repeats a run.
+.PHONY: chaos
+chaos:
+	mkdir -p bin && PATHUPDATE_CHAOS=long PATHUPDATE_CHAOS_REPORT=$(CURDIR)/bin/chaos-report.jsonl $(GO) test -race -count=1 -timeout 90m -v -run 'TestChaos' $(CHAOSFLAGS) ./e2e/
+
 # What CI runs.
 check:
 	bash .ci/run

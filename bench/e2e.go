@@ -61,7 +61,7 @@ func (r *runner) runEndToEnd(ctx context.Context) (Result, error) {
 }
 
 func (r *runner) timeEndToEnd(ctx context.Context, p *traffic.Plan, kind string) (latencies, error) {
-	e, err := newEnv(ctx, r.opts.TempDir)
+	e, err := newEnv(ctx, r.opts)
 	if err != nil {
 		return latencies{}, err
 	}
@@ -77,7 +77,7 @@ func (r *runner) timeEndToEnd(ctx context.Context, p *traffic.Plan, kind string)
 	sb.Reset()
 	switch kind {
 	case "ours":
-		w, err := e.startWorker(ctx, client, r.opts.Concurrency)
+		w, err := e.startWorker(ctx, client, r.opts)
 		if err != nil {
 			return latencies{}, err
 		}

@@ -32,10 +32,10 @@ type env struct {
 	js  jetstream.JetStream
 }
 
-// newEnv starts a server with an empty store under tmp and creates the
-// product's streams with their default config.
-func newEnv(ctx context.Context, tmp string) (*env, error) {
-	dir, err := os.MkdirTemp(tmp, "pathupdate-bench-")
+// newEnv starts a server with an empty store under o.TempDir and creates
+// the product's streams with their default config but o.Partitions.
+func newEnv(ctx context.Context, o Options) (*env, error) {
+	dir, err := os.MkdirTemp(o.TempDir, "pathupdate-bench-")
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func newEnv(ctx context.Context, tmp string) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	if err := pathupdate.EnsureStreams(ctx, e.js, pathupdate.StreamsConfig{}); err != nil {
+	if err := pathupdate.EnsureStreams(ctx, e.js, pathupdate.StreamsConfig{Partitions: o.Partitions}); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -128,15 +128,15 @@ func (e *env) publishReader(ctx context.Context, r io.Reader, want int) error {
 
 // startWorker starts a worker the way `pathupdate worker` wires one:
 // metrics observer, info-level logger (written nowhere), dead-letter
-// writer, default settings but the concurrency.
-func (e *env) startWorker(ctx context.Context, api worker.Deliverer, concurrency int) (*worker.Worker, error) {
+// writer, default settings but o.Concurrency and o.MaxInFlight.
+func (e *env) startWorker(ctx context.Context, api worker.Deliverer, o Options) (*worker.Worker, error) {
 	log := zerolog.New(io.Discard).Level(zerolog.InfoLevel)
 	m, err := metrics.New(metrics.Config{Registry: prometheus.NewRegistry(), Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	w, err := worker.New(e.js, api, deadletter.NewWriter(e.js, deadletter.WriterConfig{Logger: log}),
-		worker.Config{Concurrency: concurrency, Observer: m, Logger: log})
+		worker.Config{Concurrency: o.Concurrency, MaxInFlight: o.MaxInFlight, Observer: m, Logger: log})
 	if err != nil {
 		return nil, err
 	}

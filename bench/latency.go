@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,11 @@ type jobRun struct {
 	// closed loop with the same client delivered just before the job, no
 	// NATS involved: the most the machine allowed at that moment.
 	HTTPCeiling float64 `json:"http_ceiling_events_per_s"`
+	// Hottest is how the waybill with the most events fared.
+	Hottest traffic.Hottest `json:"hottest"`
+	// LaneGaps is the time a lane spent between two calls of its
+	// waybill, over all waybills and for the hottest one.
+	LaneGaps, HottestLaneGaps laneGaps
 }
 
 // latencyPlan is the job of scenarios 3 and 7 (shape Uniform) and 4 (Zipf).
@@ -39,7 +45,7 @@ func (r *runner) latencyPlan(shape traffic.Shape) (*traffic.Plan, error) {
 // until every event was delivered at least once; then it waits for the
 // stream to empty and reads the order from the sandbox's record.
 func (r *runner) runJob(ctx context.Context, p *traffic.Plan) (jobRun, error) {
-	e, err := newEnv(ctx, r.opts.TempDir)
+	e, err := newEnv(ctx, r.opts)
 	if err != nil {
 		return jobRun{}, err
 	}
@@ -63,9 +69,9 @@ func (r *runner) runJob(ctx context.Context, p *traffic.Plan) (jobRun, error) {
 	}
 	sb.Reset()
 
-	api := &meteredAPI{api: client}
+	api := newMeteredAPI(client)
 	start := time.Now()
-	w, err := e.startWorker(ctx, api, r.opts.Concurrency)
+	w, err := e.startWorker(ctx, api, r.opts)
 	if err != nil {
 		return jobRun{}, err
 	}
@@ -101,6 +107,8 @@ func (r *runner) runJob(ctx context.Context, p *traffic.Plan) (jobRun, error) {
 		Events: len(p.Items), Seconds: took.Seconds(), Rate: float64(len(p.Items)) / took.Seconds(),
 		Order: p.Check(sb), MaxHeld: maxHeld, APICalls: sb.Stats().UpdateCalls,
 		Calls: api.stats(took, r.opts.Concurrency, r.opts.Latency), HTTPCeiling: ceiling,
+		Hottest:  p.HottestProgress(sb, start),
+		LaneGaps: api.gapsOf(""), HottestLaneGaps: api.gapsOf(traffic.WaybillID(slices.Index(p.Counts, p.MaxPerWaybill()))),
 	}, nil
 }
 
@@ -193,6 +201,9 @@ func (r *runner) runSkewed(ctx context.Context) (Result, error) {
 				hot, len(p.Items), 100*float64(hot)/float64(len(p.Items)), float64(hot)*r.opts.Latency.Seconds(), r.opts.Latency, little, ratio(run.Rate, little)),
 			fmt.Sprintf("zipf: at the call time the machine allowed just before (%.1f ms, from the HTTP ceiling) the skew-aware bound is %.0f ev/s; ours is %.2f of that",
 				1000*callT, adjusted, ratio(run.Rate, adjusted)),
+			fmt.Sprintf("zipf: every other waybill was done after %.1fs; by then the hottest had %d of its %d events delivered, its last at %.1fs (%.1f ms an event); between two of its calls its lane spent %.1f ms on average (median %.1f, %.1f in the last tenth)",
+				run.Hottest.OthersDoneAfter.Seconds(), run.Hottest.HotDeliveredByOthersDone, run.Hottest.Events, run.Hottest.HotDoneAfter.Seconds(),
+				1000*run.Hottest.HotDoneAfter.Seconds()/float64(run.Hottest.Events), run.HottestLaneGaps.MeanMS, run.HottestLaneGaps.MedianMS, run.HottestLaneGaps.LastTenthMS),
 			orderNote(run.Order), littleNote(run),
 		},
 	}, nil

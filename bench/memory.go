@@ -38,7 +38,7 @@ func (r *runner) runMemory(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	e, err := newEnv(ctx, o.TempDir)
+	e, err := newEnv(ctx, o)
 	if err != nil {
 		return Result{}, err
 	}
@@ -54,7 +54,8 @@ func (r *runner) runMemory(ctx context.Context) (Result, error) {
 	cmd := exec.CommandContext(ctx, bin, "worker",
 		"--nats-url", e.ns.ClientURL(),
 		"--api-base", sb.URL, "--appid", sandbox.DefaultAppID, "--appsecret", sandbox.DefaultAppSecret,
-		"--http-addr", "off", "--log-level", "warn")
+		"--partitions", strconv.Itoa(o.Partitions), "--max-in-flight", strconv.Itoa(o.MaxInFlight),
+		"--concurrency", strconv.Itoa(o.Concurrency), "--http-addr", "off", "--log-level", "warn")
 	cmd.Dir = e.dir
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
@@ -126,8 +127,8 @@ func (r *runner) runMemory(ctx context.Context) (Result, error) {
 		Ratio: run.PeakRSSMiB / MemoryBudgetMiB, RatioLowerIsBetter: true, Target: "<= 1.00 (100 MiB)",
 		Met:     met(run.PeakRSSMiB <= MemoryBudgetMiB),
 		Details: map[string]any{"run": run, "binary": bin},
-		Notes: []string{fmt.Sprintf("memory: `pathupdate worker` (defaults: 8 partitions x max-in-flight 512, concurrency 64) drained %d events in %.1fs (%.0f ev/s, sandbox without latency); VmHWM %.1f MiB, VmRSS at the end %.1f MiB",
-			o.MemoryEvents, run.Seconds, run.Rate, run.PeakRSSMiB, run.EndRSSMiB)},
+		Notes: []string{fmt.Sprintf("memory: `pathupdate worker` (%d partitions x max-in-flight %d, concurrency %d) drained %d events in %.1fs (%.0f ev/s, sandbox without latency); VmHWM %.1f MiB, VmRSS at the end %.1f MiB",
+			o.Partitions, o.MaxInFlight, o.Concurrency, o.MemoryEvents, run.Seconds, run.Rate, run.PeakRSSMiB, run.EndRSSMiB)},
 	}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/worker"
 )
 
@@ -51,6 +52,8 @@ type Options struct {
 	LatencyEvents int           // scenarios 3, 4 and 7; default LatencyEventsDefault
 	Latency       time.Duration // the sandbox's latency in 3, 4, 5 and 7; default LatencyDefault
 	Concurrency   int           // the worker's (and the peer's subscribers); default worker.ConcurrencyDefault
+	MaxInFlight   int           // the worker's (and the raw consumers' MaxAckPending); default worker.MaxInFlightDefault
+	Partitions    int           // of the trace stream; default pathupdate.DefaultPartitions
 	E2ERate       int           // scenario 5: events offered per second; default E2ERateDefault
 	E2EDuration   time.Duration // scenario 5: how long the load is offered; default E2EDurationDefault
 	MemoryEvents  int           // scenario 6: the backlog; default MemoryEventsDefault
@@ -89,6 +92,8 @@ func (o Options) WithDefaults() Options {
 	def(&o.Waybills, WaybillsDefault)
 	def(&o.LatencyEvents, LatencyEventsDefault)
 	def(&o.Concurrency, worker.ConcurrencyDefault)
+	def(&o.MaxInFlight, worker.MaxInFlightDefault)
+	def(&o.Partitions, pathupdate.DefaultPartitions)
 	def(&o.E2ERate, E2ERateDefault)
 	def(&o.MemoryEvents, MemoryEventsDefault)
 	if o.Latency == 0 {
@@ -130,6 +135,10 @@ func (o Options) Validate() error {
 		return fmt.Errorf("bench: Latency %s: use a positive duration", o.Latency)
 	case o.Concurrency < 1:
 		return fmt.Errorf("bench: Concurrency %d: use at least 1", o.Concurrency)
+	case o.MaxInFlight < 1:
+		return fmt.Errorf("bench: MaxInFlight %d: use at least 1", o.MaxInFlight)
+	case o.Partitions < 1 || o.Partitions > pathupdate.MaxPartitions:
+		return fmt.Errorf("bench: Partitions %d: use 1 to %d", o.Partitions, pathupdate.MaxPartitions)
 	case o.E2ERate < 1 || o.E2EDuration <= 0:
 		return errors.New("bench: E2ERate and E2EDuration must be positive")
 	}

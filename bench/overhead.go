@@ -9,7 +9,6 @@ import (
 
 	"github.com/pathupdate/pathupdate/bench/traffic"
 	"github.com/pathupdate/pathupdate/pathupdate"
-	"github.com/pathupdate/pathupdate/worker"
 )
 
 // instantAPI is an in-process logistics.updatePath that takes every event
@@ -52,14 +51,14 @@ func (r *runner) runOverhead(ctx context.Context) (Result, error) {
 		Ours: ours, Reference: raw, RefName: "raw explicit-ack Consume",
 		Ratio: ratio(ours, raw), Target: ">= 0.50", Met: met(ratio(ours, raw) >= 0.5),
 		Details: map[string]any{"events": n, "waybills": o.Waybills, "reps": o.Reps, "rates": rates,
-			"partitions": pathupdate.DefaultPartitions, "max_ack_pending": worker.MaxInFlightDefault},
+			"partitions": o.Partitions, "max_ack_pending": o.MaxInFlight},
 	}, nil
 }
 
 // timeDrain publishes the backlog into a fresh server (not timed), then
 // drains it with kind and returns events/s.
 func (r *runner) timeDrain(ctx context.Context, kind string, lines []byte, n int) (float64, error) {
-	e, err := newEnv(ctx, r.opts.TempDir)
+	e, err := newEnv(ctx, r.opts)
 	if err != nil {
 		return 0, err
 	}
@@ -71,13 +70,13 @@ func (r *runner) timeDrain(ctx context.Context, kind string, lines []byte, n int
 	var stop func()
 	switch kind {
 	case "ours":
-		w, err := e.startWorker(ctx, instantAPI{}, r.opts.Concurrency)
+		w, err := e.startWorker(ctx, instantAPI{}, r.opts)
 		if err != nil {
 			return 0, err
 		}
 		stop = func() { _ = w.Stop(context.Background()) }
 	default:
-		ccs, err := rawConsume(ctx, e.js)
+		ccs, err := rawConsume(ctx, e.js, r.opts.Partitions, r.opts.MaxInFlight)
 		if err != nil {
 			return 0, err
 		}
@@ -99,14 +98,14 @@ func (r *runner) timeDrain(ctx context.Context, kind string, lines []byte, n int
 // rawConsume is `nats bench js consume` on our layout: a durable
 // explicit-ack pull consumer per partition, Consume with default pull
 // options, Ack (not confirmed) on receipt.
-func rawConsume(ctx context.Context, js jetstream.JetStream) ([]jetstream.ConsumeContext, error) {
+func rawConsume(ctx context.Context, js jetstream.JetStream, partitions, maxAckPending int) ([]jetstream.ConsumeContext, error) {
 	var ccs []jetstream.ConsumeContext
-	for p := range pathupdate.DefaultPartitions {
+	for p := range partitions {
 		cons, err := js.CreateOrUpdateConsumer(ctx, pathupdate.TraceStream, jetstream.ConsumerConfig{
 			Durable:       fmt.Sprintf("raw-p%d", p),
 			FilterSubject: pathupdate.PartitionFilter(p),
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			MaxAckPending: worker.MaxInFlightDefault,
+			MaxAckPending: maxAckPending,
 		})
 		if err != nil {
 			return ccs, err

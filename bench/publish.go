@@ -87,7 +87,7 @@ func (r *runner) runPublish(ctx context.Context) (Result, error) {
 // timePublish publishes into a fresh server and returns events/s, after
 // checking the stream stored every event.
 func (r *runner) timePublish(ctx context.Context, v publishVariant, n int) (float64, error) {
-	e, err := newEnv(ctx, r.opts.TempDir)
+	e, err := newEnv(ctx, r.opts)
 	if err != nil {
 		return 0, err
 	}

@@ -34,6 +34,8 @@ type ReportOptions struct {
 	LatencyEvents int     `json:"latency_events"`
 	LatencyMS     float64 `json:"latency_ms"`
 	Concurrency   int     `json:"concurrency"`
+	MaxInFlight   int     `json:"max_in_flight"`
+	Partitions    int     `json:"partitions"`
 	E2ERate       int     `json:"e2e_rate"`
 	E2ESeconds    float64 `json:"e2e_seconds"`
 	MemoryEvents  int     `json:"memory_events"`

@@ -50,7 +50,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{Started: time.Now(), Machine: machine(), Options: ReportOptions{
 		Quick: opts.Quick, Reps: opts.Reps, PublishEvents: opts.PublishEvents, BacklogEvents: opts.BacklogEvents,
 		Waybills: opts.Waybills, LatencyEvents: opts.LatencyEvents, LatencyMS: opts.Latency.Seconds() * 1000,
-		Concurrency: opts.Concurrency, E2ERate: opts.E2ERate, E2ESeconds: opts.E2EDuration.Seconds(),
+		Concurrency: opts.Concurrency, MaxInFlight: opts.MaxInFlight, Partitions: opts.Partitions, E2ERate: opts.E2ERate, E2ESeconds: opts.E2EDuration.Seconds(),
 		MemoryEvents: opts.MemoryEvents, Seed: opts.Seed,
 	}}
 	if opts.ProfileDir != "" {

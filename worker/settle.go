@@ -223,8 +223,7 @@ func (p *partition) logFailure(h *held, a attempt, what string) {
 // deliver it twice); only the release timeout does, and then the event
 // goes back with the others, in order (at least once).
 func (p *partition) ack(h *held) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 50*time.Millisecond, 2*time.Second, 0
+	var bo *backoff.ExponentialBackOff // made on the first failure only: the hot path needs none
 	for {
 		p.mu.Lock()
 		p.acks++
@@ -237,6 +236,10 @@ func (p *partition) ack(h *held) error {
 			return nil
 		}
 		p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack not confirmed; trying again")
+		if bo == nil {
+			bo = backoff.NewExponentialBackOff()
+			bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 50*time.Millisecond, 2*time.Second, 0
+		}
 		t := time.NewTimer(bo.NextBackOff())
 		select {
 		case <-t.C:

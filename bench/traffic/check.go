@@ -1,6 +1,7 @@
 package traffic
 
 import (
+	"slices"
 	"time"
 
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -85,4 +86,46 @@ func (p *Plan) Arrivals(rec Recorder) []time.Time {
 		out[k] = first[it.Waybill][it.Index]
 	}
 	return out
+}
+
+// Hottest is how the waybill with the most events fared against the rest.
+type Hottest struct {
+	Waybill string `json:"waybill"`
+	Events  int    `json:"events"`
+	// OthersDoneAfter is when every other waybill's last event had been
+	// delivered, HotDoneAfter when the hottest's had, both from start.
+	OthersDoneAfter time.Duration `json:"others_done_after_ns"`
+	HotDoneAfter    time.Duration `json:"hot_done_after_ns"`
+	// HotDeliveredByOthersDone is how many of the hottest waybill's
+	// events had been delivered when the others were done: a pipeline
+	// that kept the hottest waybill's lane busy from the start has most
+	// of them behind it by then.
+	HotDeliveredByOthersDone int `json:"hot_delivered_by_others_done"`
+}
+
+// HottestProgress reads from rec how the hottest waybill of p progressed
+// compared with all others, times measured from start.
+func (p *Plan) HottestProgress(rec Recorder, start time.Time) Hottest {
+	hot := slices.Index(p.Counts, p.MaxPerWaybill())
+	arrivals := p.Arrivals(rec)
+	var othersDone, hotDone time.Time
+	var hotTimes []time.Time
+	for k, it := range p.Items {
+		a := arrivals[k]
+		if it.Waybill == hot {
+			hotTimes = append(hotTimes, a)
+			if a.After(hotDone) {
+				hotDone = a
+			}
+		} else if a.After(othersDone) {
+			othersDone = a
+		}
+	}
+	h := Hottest{Waybill: p.Waybills[hot], Events: p.Counts[hot], OthersDoneAfter: othersDone.Sub(start), HotDoneAfter: hotDone.Sub(start)}
+	for _, a := range hotTimes {
+		if !a.IsZero() && !a.After(othersDone) {
+			h.HotDeliveredByOthersDone++
+		}
+	}
+	return h
 }

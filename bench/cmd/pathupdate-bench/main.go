@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -41,9 +42,23 @@ func run(ctx context.Context) error {
 		reps        = flag.Int("reps", 0, "repetitions of scenarios 1 and 2 (default 3, quick 1)")
 		concurrency = flag.Int("concurrency", 0, "worker concurrency and peer subscribers (default the worker's, 64)")
 		memEvents   = flag.Int("memory-events", 0, "backlog of scenario 6 (default 1,000,000, quick 20,000)")
+		partitions  = flag.Int("partitions", 0, "partitions of the trace stream (default the product's, 8)")
+		maxInFlight = flag.Int("max-in-flight", 0, "worker max-in-flight per partition (default the worker's, 512)")
 		timeout     = flag.Duration("timeout", 20*time.Minute, "give up after this long")
+		from        = flag.String("from", "", "print the table of this JSON report instead of running (with -markdown for docs/benchmarks.md)")
 	)
 	flag.Parse()
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			return err
+		}
+		var rep bench.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return fmt.Errorf("%s: %w", *from, err)
+		}
+		return rep.WriteTable(os.Stdout, *markdown)
+	}
 	opts := bench.Options{}
 	if *quick {
 		opts = bench.Quick()
@@ -57,6 +72,12 @@ func run(ctx context.Context) error {
 	}
 	if *memEvents > 0 {
 		opts.MemoryEvents = *memEvents
+	}
+	if *partitions > 0 {
+		opts.Partitions = *partitions
+	}
+	if *maxInFlight > 0 {
+		opts.MaxInFlight = *maxInFlight
 	}
 	if *scenarios != "" {
 		for _, s := range strings.Split(*scenarios, ",") {
