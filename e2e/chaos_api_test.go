@@ -37,12 +37,14 @@ type apiFault struct {
 	check func(t *testing.T, r *rig, trs []trace, st sandbox.Stats, ps proxyStats, f *figures)
 	// within bounds the whole run.
 	within time.Duration
+	// workers is how many worker processes share the work; default 1.
+	workers int
 	// before runs before the traffic starts.
 	before func(t *testing.T)
 }
 
 // TestChaosAPIFaults runs each API fault against its own nats-server,
-// sandbox and two worker processes. The faults run at once (goroutines,
+// sandbox and worker process (two where they share the access token). The faults run at once (goroutines,
 // not t.Parallel: most of their time is waiting, and -parallel on two
 // cores would queue them).
 func TestChaosAPIFaults(t *testing.T) {
@@ -92,8 +94,13 @@ func TestChaosAPIFaults(t *testing.T) {
 					if !sleepCtx(ctx, r.rng.between(500*time.Millisecond, 2*time.Second)) {
 						return
 					}
+					// The spike lasts until a few calls met it (traffic comes in
+					// steps, with quiet moments between), or 3 s.
+					before := r.sb.Stats().UpdateCalls
 					r.sb.SetFaults(sandbox.Faults{Latency: sandbox.Duration(11 * time.Second)})
-					sleepCtx(ctx, 400*time.Millisecond)
+					for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && r.sb.Stats().UpdateCalls < before+4; {
+						sleepCtx(ctx, 20*time.Millisecond)
+					}
 					r.sb.SetFaults(sandbox.Faults{Latency: sandbox.Duration(10 * time.Millisecond)})
 					if !sleepCtx(ctx, 12*time.Second) {
 						return
@@ -110,11 +117,12 @@ func TestChaosAPIFaults(t *testing.T) {
 			within: bySize(2*time.Minute, 5*time.Minute),
 		},
 		{
-			name:     "connection resets on 30% of connections",
+			// An answer is about 150 bytes: a connection lasts 0 to 10 answers.
+			name:     "connection resets (each connection after 0 to 10 answers)",
 			sandbox:  sandbox.Faults{Latency: sandbox.Duration(5 * time.Millisecond)},
 			waybills: bySize(60, 400), steps: bySize(5, 10), pace: 100 * time.Millisecond,
 			front: func(t *testing.T, r *rig) (string, func() proxyStats) {
-				p := startResetProxy(t, r.sb.URL, 0.3, r.rng)
+				p := startResetProxy(t, r.sb.URL, 1500, r.rng)
 				return p.URL, func() proxyStats { return proxyStats{conns: p.conns.Load(), resets: p.resets.Load()} }
 			},
 			check: func(t *testing.T, r *rig, trs []trace, st sandbox.Stats, ps proxyStats, f *figures) {
@@ -185,6 +193,7 @@ func TestChaosAPIFaults(t *testing.T) {
 		{
 			name:     "access tokens expiring every 3s and revoked every 2s",
 			tokenTTL: 3 * time.Second,
+			workers:  2, // sharing the stable token
 			sandbox:  sandbox.Faults{Latency: sandbox.Duration(5 * time.Millisecond)},
 			opts:     workerOpts{RetryAttempts: 3, RetryMax: 100 * time.Millisecond},
 			waybills: bySize(40, 200), steps: bySize(10, 30), pace: time.Second,
@@ -254,9 +263,9 @@ func runAPIFault(t *testing.T, fault apiFault) {
 	if fault.front != nil {
 		api, proxy = fault.front(t, r)
 	}
-	workers := []*workerProc{
-		startChaosWorker(t, r.node.URL(), api, fault.opts),
-		startChaosWorker(t, r.node.URL(), api, fault.opts),
+	var workers []*workerProc
+	for range max(fault.workers, 1) {
+		workers = append(workers, startChaosWorker(t, r.node.URL(), api, fault.opts))
 	}
 	if fault.before != nil {
 		fault.before(t)

@@ -2,13 +2,10 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -238,13 +234,18 @@ func requireHealthy(t *testing.T, p *workerProc) {
 	}
 }
 
-// stopAll stops the workers with SIGTERM and expects each to exit 0.
+// stopAll stops the workers with SIGTERM and expects each to exit 0. A
+// worker is given the time to start first: before the Go runtime hands
+// SIGTERM to the program, it ends the process like any other.
 func stopAll(t *testing.T, ws ...*workerProc) {
 	t.Helper()
 	for _, w := range ws {
 		if !w.alive() {
 			continue
 		}
+		waitUntil(t, fmt.Sprintf("worker pid %d started", w.cmd.Process.Pid), 30*time.Second, func() bool {
+			return strings.Contains(w.out.String(), "worker started") || !w.alive()
+		})
 		if code := w.term(t); code != 0 {
 			t.Errorf("worker pid %d: exit %d after SIGTERM, want 0; log tail:\n%s", w.cmd.Process.Pid, code, tail(w.out.String(), 20))
 		}
@@ -337,177 +338,6 @@ func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool
 	}
 }
 
-// tally is what the sandbox's record says about a set of traces.
-type tally struct {
-	Delivered       int // distinct expected events delivered
-	Duplicates      int // deliveries of an event already delivered
-	OrderViolations int // a delivery of an older event after a newer one, or one ahead of a missing one
-	Unexpected      int // deliveries of an event not in the traces (a hostile one, say)
-	Missing         int // expected events never delivered
-	firstProblem    string
-}
-
-// count walks each waybill's delivered calls against its trace (the events
-// expected to be delivered, in order; events identified by action_msg).
-// At least once allows the event just delivered to arrive again; anything
-// older arriving after a newer one is an order violation.
-func count(sb *sandbox.Server, trs []trace) tally {
-	var tl tally
-	problem := func(format string, args ...any) {
-		if tl.firstProblem == "" {
-			tl.firstProblem = fmt.Sprintf(format, args...)
-		}
-	}
-	for _, tr := range trs {
-		if len(tr) == 0 {
-			continue
-		}
-		pos := make(map[string]int, len(tr))
-		for k, ev := range tr {
-			pos[ev.ActionMsg] = k
-		}
-		seen := make([]bool, len(tr))
-		last, distinct := -1, 0 // the newest event delivered so far
-		for _, c := range sb.Delivered(tr[0].WaybillID) {
-			k, ok := pos[c.ActionMsg]
-			switch {
-			case !ok:
-				tl.Unexpected++
-				problem("waybill %s: unexpected delivery %q", tr[0].WaybillID, clipText(c.ActionMsg))
-			case seen[k]:
-				tl.Duplicates++
-				if k != last {
-					tl.OrderViolations++
-					problem("waybill %s: %q (event %d) delivered again after event %d", tr[0].WaybillID, c.ActionMsg, k, last)
-				}
-			default:
-				seen[k] = true
-				distinct++
-				if k != last+1 {
-					tl.OrderViolations++
-					problem("waybill %s: %q (event %d) delivered after event %d", tr[0].WaybillID, c.ActionMsg, k, last)
-				}
-				last = max(last, k)
-			}
-		}
-		tl.Delivered += distinct
-		tl.Missing += len(tr) - distinct
-	}
-	return tl
-}
-
-func clipText(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
-}
-
-func events(trs []trace) int {
-	n := 0
-	for _, tr := range trs {
-		n += len(tr)
-	}
-	return n
-}
-
-// allDelivered reports whether every event of trs reached the sandbox.
-func allDelivered(sb *sandbox.Server, trs []trace) bool {
-	tl := count(sb, trs)
-	return tl.Missing == 0 && tl.OrderViolations == 0
-}
-
-// drained reports whether the trace stream is empty (work-queue retention:
-// every event acked) and every event of trs was delivered.
-func drained(ctx context.Context, js jetstream.JetStream, sb *sandbox.Server, trs []trace) bool {
-	return allDelivered(sb, trs) && streamEmpty(ctx, js)
-}
-
-// readDeadLetters reads every record of the dead-letter stream, in stream
-// order, the way an operator's tool would (direct gets).
-func readDeadLetters(ctx context.Context, t *testing.T, js jetstream.JetStream) []deadletter.Record {
-	t.Helper()
-	st, err := js.Stream(ctx, pathupdate.DeadLetterStream)
-	if err != nil {
-		t.Fatalf("dead-letter stream: %v", err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []deadletter.Record
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("dead letter seq %d: %v", seq, err)
-		}
-		r, err := deadletter.FromRawMsg(m)
-		if err != nil {
-			t.Fatalf("dead letter seq %d does not read back: %v", seq, err)
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// figures are what a scenario prints (and appends to the report file).
-type figures struct {
-	Scenario        string `json:"scenario"`
-	Mode            string `json:"mode"`
-	Seed            uint64 `json:"seed,omitempty"`
-	Events          int    `json:"events"`     // published, hostile ones included
-	Valid           int    `json:"valid"`      // events that must be delivered
-	Delivered       int    `json:"delivered"`  // distinct valid events delivered
-	Duplicates      int    `json:"duplicates"` // repeated deliveries (at least once)
-	DeadLettered    int    `json:"deadlettered"`
-	OrderViolations int    `json:"order_violations"`
-	APICalls        int64  `json:"api_calls"`
-	Seconds         int    `json:"seconds"`
-	Notes           string `json:"notes,omitempty"`
-}
-
-// report logs f and appends it to PATHUPDATE_CHAOS_REPORT when set.
-func (f figures) report(t *testing.T) {
-	t.Helper()
-	f.Mode = bySize("ci", "long")
-	t.Logf("figures: events %d, valid %d, delivered %d, duplicates %d, dead-lettered %d, max order violations %d, API calls %d, %ds; %s",
-		f.Events, f.Valid, f.Delivered, f.Duplicates, f.DeadLettered, f.OrderViolations, f.APICalls, f.Seconds, f.Notes)
-	path := os.Getenv("PATHUPDATE_CHAOS_REPORT")
-	if path == "" {
-		return
-	}
-	b, _ := json.Marshal(f)
-	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Logf("report file: %v", err)
-		return
-	}
-	defer fh.Close()
-	_, _ = fh.Write(append(b, '\n'))
-}
-
-// verify checks the outcome every scenario shares: every event of trs
-// delivered, in order per waybill, nothing unexpected delivered; and
-// returns the figures for the caller to complete.
-func verify(t *testing.T, name string, sb *sandbox.Server, trs []trace, start time.Time) figures {
-	t.Helper()
-	tl := count(sb, trs)
-	f := figures{Scenario: name, Events: events(trs), Valid: events(trs), Delivered: tl.Delivered,
-		Duplicates: tl.Duplicates, OrderViolations: tl.OrderViolations, APICalls: sb.Stats().UpdateCalls,
-		Seconds: int(time.Since(start).Round(time.Second).Seconds())}
-	if tl.Missing > 0 || tl.OrderViolations > 0 || tl.Unexpected > 0 {
-		t.Errorf("%s: %d missing, %d order violations, %d unexpected deliveries; first: %s",
-			name, tl.Missing, tl.OrderViolations, tl.Unexpected, tl.firstProblem)
-	}
-	return f
-}
-
 // freeTCPPort returns a port free at the time of asking.
 func freeTCPPort(t testing.TB) int {
 	t.Helper()
@@ -523,16 +353,6 @@ func portOf(addr string) int {
 	i := strings.LastIndexByte(addr, ':')
 	p, _ := strconv.Atoi(addr[i+1:])
 	return p
-}
-
-// sortedKeys is for stable messages.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // rig is one scenario's world: a nats-server of its own, the streams, a
@@ -564,72 +384,4 @@ func newRig(t *testing.T, sbcfg sandbox.Config, scfg pathupdate.StreamsConfig) *
 	r.sb = sandbox.NewServer(sbcfg)
 	t.Cleanup(r.sb.Close)
 	return r
-}
-
-// waitDrained waits until every event of trs is delivered and acked; on
-// timeout it says what is missing, with the calls of a waybill that lacks
-// events.
-func waitDrained(ctx context.Context, t *testing.T, js jetstream.JetStream, sb *sandbox.Server, trs []trace) {
-	t.Helper()
-	for !drained(ctx, js, sb, trs) {
-		select {
-		case <-ctx.Done():
-			tl := count(sb, trs)
-			var inStream uint64
-			if st, err := js.Stream(context.Background(), pathupdate.TraceStream); err == nil {
-				if info, err := st.Info(context.Background()); err == nil {
-					inStream = info.State.Msgs
-				}
-			}
-			t.Fatalf("not drained in time: %d of %d events delivered, %d missing, %d order violations, %d still in the trace stream; %s\n%s",
-				tl.Delivered, events(trs), tl.Missing, tl.OrderViolations, inStream, tl.firstProblem, explainMissing(sb, trs))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// explainMissing shows the calls of the first waybill with an event not
-// delivered.
-func explainMissing(sb *sandbox.Server, trs []trace) string {
-	for _, tr := range trs {
-		delivered := map[string]bool{}
-		for _, c := range sb.Delivered(tr[0].WaybillID) {
-			delivered[c.ActionMsg] = true
-		}
-		for _, ev := range tr {
-			if !delivered[ev.ActionMsg] {
-				return fmt.Sprintf("waybill %s lacks %q; its calls:\n%s", tr[0].WaybillID, ev.ActionMsg, callHistory(sb, tr[0].WaybillID))
-			}
-		}
-	}
-	return ""
-}
-
-// explainDuplicates shows the calls of up to n waybills that got an event
-// twice.
-func explainDuplicates(sb *sandbox.Server, trs []trace, n int) string {
-	var b strings.Builder
-	for _, tr := range trs {
-		if n == 0 {
-			break
-		}
-		seen := map[string]bool{}
-		for _, c := range sb.Delivered(tr[0].WaybillID) {
-			if seen[c.ActionMsg] {
-				fmt.Fprintf(&b, "waybill %s got %q twice; its calls:\n%s", tr[0].WaybillID, c.ActionMsg, callHistory(sb, tr[0].WaybillID))
-				n--
-				break
-			}
-			seen[c.ActionMsg] = true
-		}
-	}
-	return b.String()
-}
-
-func callHistory(sb *sandbox.Server, waybill string) string {
-	var b strings.Builder
-	for _, c := range sb.Calls(waybill) {
-		fmt.Fprintf(&b, "  call %d at %s pid %d: %q -> HTTP %d errcode %d\n", c.Seq, c.At.Format("15:04:05.000"), agentPID(c.UserAgent), c.ActionMsg, c.HTTPStatus, c.ErrCode)
-	}
-	return b.String()
 }

@@ -18,23 +18,25 @@ import (
 
 func listenLocal() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
-// resetProxy is a TCP proxy in front of the sandbox that resets some
-// connections: a doomed connection relays a random number of the
-// sandbox's answer bytes (0 to a few answers' worth) and is then closed
-// with SO_LINGER 0, so the client reads ECONNRESET before, within or
-// between answers, while the sandbox may already have taken the event.
+// resetProxy is a TCP proxy in front of the sandbox that resets its
+// connections: each relays a random number of the sandbox's answer bytes
+// (0 to budget, a few answers' worth on average) and is then closed with
+// SO_LINGER 0, so the client reads ECONNRESET before, within or between
+// answers, while the sandbox may already have taken the event. Clients
+// keep connections alive, so resetting every one of them after a while is
+// what makes resets frequent.
 type resetProxy struct {
 	URL    string
 	ln     net.Listener
 	target string
-	rate   float64
+	budget int // most answer bytes a connection relays
 	rng    *lockedRand
 	resets atomic.Int64
 	conns  atomic.Int64
 	wg     sync.WaitGroup
 }
 
-func startResetProxy(t *testing.T, target string, rate float64, rng *lockedRand) *resetProxy {
+func startResetProxy(t *testing.T, target string, budget int, rng *lockedRand) *resetProxy {
 	t.Helper()
 	ln, err := listenLocal()
 	if err != nil {
@@ -44,7 +46,7 @@ func startResetProxy(t *testing.T, target string, rate float64, rng *lockedRand)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &resetProxy{URL: "http://" + ln.Addr().String(), ln: ln, target: u.Host, rate: rate, rng: rng}
+	p := &resetProxy{URL: "http://" + ln.Addr().String(), ln: ln, target: u.Host, budget: budget, rng: rng}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() { _ = ln.Close(); p.wg.Wait() })
@@ -59,10 +61,7 @@ func (p *resetProxy) accept() {
 			return
 		}
 		p.conns.Add(1)
-		budget := int64(-1) // bytes of answer relayed before the reset; -1: never
-		if p.rng.Float64() < p.rate {
-			budget = int64(p.rng.IntN(600))
-		}
+		budget := int64(p.rng.IntN(p.budget + 1)) // answer bytes relayed before the reset
 		p.wg.Add(1)
 		go func() { defer p.wg.Done(); p.relay(c.(*net.TCPConn), budget) }()
 	}
@@ -79,10 +78,6 @@ func (p *resetProxy) relay(client *net.TCPConn, budget int64) {
 		_, _ = io.Copy(up, client)
 		_ = up.(*net.TCPConn).CloseWrite()
 	}()
-	if budget < 0 {
-		_, _ = io.Copy(client, up)
-		return
-	}
 	_, _ = io.CopyN(client, up, budget)
 	_ = client.SetLinger(0) // close sends RST instead of FIN
 	p.resets.Add(1)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -167,7 +168,7 @@ type Summary struct {
 	Accepted   int         // stored by the stream
 	Duplicates int         // already in the stream (same Nats-Msg-Id within the duplicate window)
 	Invalid    int         // lines that are not a valid event: not published
-	Failed     int         // valid events whose publish was not acknowledged (they may or may not be stored; publishing them again is safe)
+	Failed     int         // valid events not acknowledged (they may or may not be stored; publishing them again is safe), and those held back behind one of their waybill's (ErrHeldBack)
 	Errors     []LineError // the first MaxLineErrors invalid or failed lines
 }
 
@@ -186,6 +187,14 @@ func (e LineError) Unwrap() error { return e.Err }
 // skipped, lines up to MaxLineBytes) and publishes every valid one as
 // Publish would, asynchronously with at most MaxPending unacknowledged.
 // Invalid lines are counted with their line numbers and not published.
+//
+// Order per waybill is kept across failures: a line is published only
+// once the previous line of its waybill is settled (lines of different
+// waybills still go out together), and once a line of a waybill is not
+// acknowledged the later lines of that waybill are not published but
+// counted as Failed (ErrHeldBack). Publishing the same input again then
+// puts every waybill's events into the stream in input order, the ones
+// already stored being duplicates within the duplicate window.
 // Every PubAck is awaited (each for at most AckTimeout), also after ctx is
 // cancelled or reading fails, so the Summary is exact. The error is non-nil
 // only for a reading failure or ctx; publish failures are counted in
@@ -198,9 +207,10 @@ func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func
 	settle := make(chan pendingLine, p.cfg.MaxPending)
 	slots := make(chan struct{}, p.cfg.MaxPending)
 	done := make(chan Summary)
-	go p.settleLines(settle, slots, progress, done)
+	order := newWaybillOrder()
+	go p.settleLines(settle, slots, order, progress, done)
 
-	err := p.sendLines(ctx, r, settle, slots)
+	err := p.sendLines(ctx, r, settle, slots, order)
 	close(settle)
 	sum := <-done
 	progress(cloneSummary(sum))
@@ -213,13 +223,82 @@ type pendingLine struct {
 	line     int
 	future   jetstream.PubAckFuture // nil when the line never reached the server
 	deadline time.Time
-	invalid  error // the line is not a valid event
-	failed   error // the publish call itself failed
+	invalid  error        // the line is not a valid event
+	failed   error        // the publish call itself failed, or the line was held back
+	turn     *waybillTurn // the waybill's turn the line holds; nil for one held back
+}
+
+// ErrHeldBack is matched (errors.Is) by the LineError of a line that
+// PublishLines did not publish because an earlier line of the same waybill
+// was not acknowledged: publishing it would put the waybill's events out
+// of order once the earlier one is published again.
+var ErrHeldBack = errors.New("not published: held back behind an earlier event of its waybill that was not acknowledged")
+
+// waybillOrder keeps PublishLines' publishes in order per waybill: at most
+// one unsettled publish per waybill, and none after one that failed. The
+// sending and the settling goroutine share it.
+type waybillOrder struct {
+	mu      sync.Mutex
+	pending map[string]*waybillTurn // the waybill's publish in flight
+	failed  map[string]int          // the first line of the waybill not acknowledged
+}
+
+// waybillTurn is one publish in flight; done is closed once it is settled.
+type waybillTurn struct {
+	waybill string
+	done    chan struct{}
+}
+
+func newWaybillOrder() *waybillOrder {
+	return &waybillOrder{pending: make(map[string]*waybillTurn), failed: make(map[string]int)}
+}
+
+// take waits until waybill has no publish in flight and returns its turn,
+// or the line that was not acknowledged before (heldBehind > 0), in which
+// case the caller must not publish.
+func (o *waybillOrder) take(ctx context.Context, waybill string) (turn *waybillTurn, heldBehind int, err error) {
+	for {
+		o.mu.Lock()
+		if line, bad := o.failed[waybill]; bad {
+			o.mu.Unlock()
+			return nil, line, nil
+		}
+		prev := o.pending[waybill]
+		if prev == nil {
+			turn = &waybillTurn{waybill: waybill, done: make(chan struct{})}
+			o.pending[waybill] = turn
+			o.mu.Unlock()
+			return turn, 0, nil
+		}
+		o.mu.Unlock()
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
+}
+
+// settled ends turn (nil: nothing to end); a line that was not
+// acknowledged holds back every later one of its waybill.
+func (o *waybillOrder) settled(turn *waybillTurn, line int, acknowledged bool) {
+	if turn == nil {
+		return
+	}
+	o.mu.Lock()
+	if _, bad := o.failed[turn.waybill]; !bad && !acknowledged {
+		o.failed[turn.waybill] = line
+	}
+	if o.pending[turn.waybill] == turn {
+		delete(o.pending, turn.waybill)
+	}
+	o.mu.Unlock()
+	close(turn.done)
 }
 
 // sendLines reads r and hands every non-blank line to settle, taking a
 // slot per publish in flight (the settling goroutine frees it).
-func (p *Publisher) sendLines(ctx context.Context, r io.Reader, settle chan<- pendingLine, slots chan struct{}) error {
+func (p *Publisher) sendLines(ctx context.Context, r io.Reader, settle chan<- pendingLine, slots chan struct{}, order *waybillOrder) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var buf []byte
 	for n := 1; ; n++ {
@@ -254,12 +333,23 @@ func (p *Publisher) sendLines(ctx context.Context, r io.Reader, settle chan<- pe
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("publish lines: stopped at line %d: %w", n, err)
 		}
+		turn, heldBehind, err := order.take(ctx, ev.WaybillID)
+		if err != nil {
+			return fmt.Errorf("publish lines: stopped before line %d: %w", n, err)
+		}
+		if heldBehind > 0 {
+			settle <- pendingLine{line: n, failed: fmt.Errorf("%w (line %d of waybill %s was not): publish the input again", ErrHeldBack, heldBehind, ev.WaybillID)}
+			continue
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
+			order.settled(turn, n, false)
 			return fmt.Errorf("publish lines: stopped before line %d: %w", n, ctx.Err())
 		}
-		settle <- p.sendAsync(ev, n)
+		pl := p.sendAsync(ev, n)
+		pl.turn = turn
+		settle <- pl
 	}
 }
 
@@ -284,7 +374,7 @@ func (p *Publisher) sendAsync(ev Event, n int) pendingLine {
 
 // settleLines awaits every pending line in input order, counts it, frees
 // its slot, and sends the final Summary on done.
-func (p *Publisher) settleLines(settle <-chan pendingLine, slots <-chan struct{}, progress func(Summary), done chan<- Summary) {
+func (p *Publisher) settleLines(settle <-chan pendingLine, slots <-chan struct{}, order *waybillOrder, progress func(Summary), done chan<- Summary) {
 	var sum Summary
 	fail := func(line int, err error) {
 		if len(sum.Errors) < MaxLineErrors {
@@ -300,7 +390,10 @@ func (p *Publisher) settleLines(settle <-chan pendingLine, slots <-chan struct{}
 		case pl.failed != nil:
 			sum.Failed++
 			fail(pl.line, pl.failed)
-			<-slots
+			if pl.turn != nil { // a held-back line holds neither a turn nor a slot
+				order.settled(pl.turn, pl.line, false)
+				<-slots
+			}
 		default:
 			ack, err := awaitAck(pl.future, pl.deadline)
 			switch {
@@ -313,6 +406,7 @@ func (p *Publisher) settleLines(settle <-chan pendingLine, slots <-chan struct{}
 			default:
 				sum.Accepted++
 			}
+			order.settled(pl.turn, pl.line, err == nil)
 			<-slots
 		}
 		if settled++; settled%ProgressEvery == 0 {

@@ -65,13 +65,29 @@ func validMemberID(id string) bool {
 }
 
 func openMembership(ctx context.Context, js jetstream.JetStream, id string, ttl time.Duration, replicas int, now time.Time) (*membership, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	want := jetstream.KeyValueConfig{
 		Bucket:      MembersBucket,
 		Description: "pathupdate: live workers and the partitions they hold",
 		TTL:         ttl,
 		History:     1,
 		Replicas:    replicas,
-	})
+	}
+	// Look first and update only what differs: an update of an unchanged
+	// bucket still rewrites its stream's config, which races (in
+	// nats-server 2.15.2) with the consumers other workers create on it.
+	kv, err := js.KeyValue(ctx, MembersBucket)
+	switch {
+	case errors.Is(err, jetstream.ErrBucketNotFound):
+		kv, err = js.CreateKeyValue(ctx, want)
+		if errors.Is(err, jetstream.ErrBucketExists) { // another worker was quicker
+			kv, err = js.KeyValue(ctx, MembersBucket)
+		}
+	case err == nil:
+		var st jetstream.KeyValueStatus
+		if st, err = kv.Status(ctx); err == nil && (st.TTL() != ttl || st.History() != 1) {
+			kv, err = js.UpdateKeyValue(ctx, want)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("worker: members bucket %s: %w", MembersBucket, err)
 	}
