@@ -24,6 +24,12 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEvent -fuzztime=$(FUZZTIME) ./pathupdate/
 	$(GO) test -run='^$$' -fuzz=FuzzFromHeaders -fuzztime=$(FUZZTIME) ./deadletter/
+	$(GO) test -run='^$$' -fuzz=FuzzParseFilterValues -fuzztime=$(FUZZTIME) ./deadletter/
+	$(GO) test -run='^$$' -fuzz=FuzzUpdatePathAnswer -fuzztime=$(FUZZTIME) ./pathupdate/
+	$(GO) test -run='^$$' -fuzz=FuzzParseBody -fuzztime=$(FUZZTIME) ./gateway/
+	$(GO) test -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME) ./cli/
+	$(GO) test -run='^$$' -fuzz=FuzzLoadOrders -fuzztime=$(FUZZTIME) ./sandbox/
+	$(GO) test -run='^$$' -fuzz=FuzzFaultsJSON -fuzztime=$(FUZZTIME) ./sandbox/
 
 demo:
 	$(GO) run ./cmd/pathupdate demo

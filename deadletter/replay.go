@@ -157,6 +157,10 @@ func (run *replayRun) prepare(r Record) item {
 		it.skip = errors.New("its waybill is not a valid waybill id, so it has no trace subject: it cannot be replayed (purge it)")
 		return it
 	}
+	if r.TruncatedFrom > 0 {
+		it.skip = fmt.Errorf("it holds only the first part of an event of %d bytes (too large for a dead letter): it cannot be replayed (purge it)", r.TruncatedFrom)
+		return it
+	}
 	it.subject = pathupdate.TraceSubject(r.WaybillID)
 	if run.opts.SetToken != "" {
 		data, err := withToken(r.Event, run.opts.SetToken, r.WaybillID)
