@@ -25,11 +25,29 @@ func run(ctx context.Context, stdin string, args ...string) (code int, stdout, s
 }
 
 // clearEnv makes the test independent of the caller's environment.
+// clearEnv makes the test independent of the caller's environment: every
+// variable a pathupdate setting reads (NATS_*, WECHAT_*, PATHUPDATE_*) is
+// unset for the test and restored after it.
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"NATS_URL", "NATS_CREDS", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CA", "NATS_CERT", "NATS_KEY",
-		"WECHAT_API_BASE", "WECHAT_APPID", "WECHAT_APPSECRET", "WECHAT_APPSECRET_FILE", "WECHAT_TOKEN_SOURCE", "PATHUPDATE_DATA_DIR"} {
-		t.Setenv(k, "") // restores the old value when the test ends
-		os.Unsetenv(k)
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "NATS_") || strings.HasPrefix(k, "WECHAT_") || strings.HasPrefix(k, "PATHUPDATE_") {
+			t.Setenv(k, "") // restores the old value when the test ends
+			os.Unsetenv(k)
+		}
+	}
+}
+
+// wantRefusal asserts a command refused to start and said what to set.
+func wantRefusal(t *testing.T, what string, code int, stderr string, settings ...string) {
+	t.Helper()
+	if code == 0 {
+		t.Fatalf("%s started", what)
+	}
+	for _, want := range settings {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the refusal does not say what to set (%s): %q", want, stderr)
+		}
 	}
 }
 
@@ -42,14 +60,7 @@ func TestWorkerRefusesToStartWithoutCredentials(t *testing.T) {
 	clearEnv(t)
 	s := natstest.Start(t)
 	code, _, stderr := run(context.Background(), "", "worker", "--nats-url", s.ClientURL(), "--log-level", "error")
-	if code == 0 {
-		t.Fatal("worker started without WeChat credentials")
-	}
-	for _, want := range []string{"WECHAT_APPID", "WECHAT_APPSECRET", "--sandbox"} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("the refusal does not say what to set (%s): %q", want, stderr)
-		}
-	}
+	wantRefusal(t, "the worker without WeChat credentials", code, stderr, "WECHAT_APPID", "WECHAT_APPSECRET", "--sandbox")
 }
 
 func TestPublishReportsCountsAndExitCode(t *testing.T) {

@@ -1,13 +1,11 @@
 package natsserver_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -176,24 +174,6 @@ func TestStartContextEnds(t *testing.T) {
 	}
 }
 
-// logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestLogRouting(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -205,7 +185,7 @@ func TestLogRouting(t *testing.T) {
 	} {
 		t.Run(tt.level.String(), func(t *testing.T) {
 			t.Parallel()
-			var buf logBuffer
+			var buf natstest.SyncBuffer
 			s, err := natsserver.Start(ctxFor(t), natsserver.Config{
 				Port: natsserver.RandomPort, StoreDir: t.TempDir(),
 				Logger: zerolog.New(&buf).Level(tt.level),
