@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
 
 	"github.com/pathupdate/pathupdate/natsserver"
 )
@@ -208,4 +209,18 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// LeakOptions are the goroutines a test binary that runs JetStream servers
+// and HTTP clients may leave behind without leaking: nats-server and
+// net/http keep process-wide helpers alive. Use them in TestMain:
+//
+//	goleak.VerifyTestMain(m, natstest.LeakOptions()...)
+func LeakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.func1"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+	}
 }
