@@ -16,6 +16,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/internal/natstest"
+	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -40,16 +41,7 @@ func setup(t *testing.T, cfg deadletter.StoreConfig) *env {
 	}
 	sb := sandbox.NewServer(sandbox.Config{Seed: 1})
 	t.Cleanup(sb.Close)
-	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{
-		APIBase: sb.URL, AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret), HTTPClient: sb.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := wechattest.Client(t, sb, pathupdate.ClientConfig{Timeout: 5 * time.Second})
 	w, err := worker.New(js, api, deadletter.NewWriter(js, deadletter.WriterConfig{}), worker.Config{
 		Retry:   retry.Policy{InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxAttempts: 50},
 		Breaker: retry.BreakerConfig{OpenInitial: 50 * time.Millisecond, OpenMax: 500 * time.Millisecond},

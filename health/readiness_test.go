@@ -16,6 +16,7 @@ import (
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/health"
 	"github.com/pathupdate/pathupdate/internal/natstest"
+	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/metrics"
 	"github.com/pathupdate/pathupdate/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -160,16 +161,7 @@ func TestReadyWhileBreakerOpen(t *testing.T) {
 // with quick retries and a quick breaker.
 func startWorker(t *testing.T, js jetstream.JetStream, sb *sandbox.Server) *worker.Worker {
 	t.Helper()
-	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{
-		APIBase: sb.URL, AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret), HTTPClient: sb.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := wechattest.Client(t, sb, pathupdate.ClientConfig{Timeout: 5 * time.Second})
 	m, err := metrics.New(metrics.Config{Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)

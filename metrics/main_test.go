@@ -14,6 +14,7 @@ import (
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/health"
 	"github.com/pathupdate/pathupdate/internal/natstest"
+	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/metrics"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
@@ -53,16 +54,7 @@ func startRun(t *testing.T, sbcfg sandbox.Config) *run {
 	}
 	sb := sandbox.NewServer(sbcfg)
 	t.Cleanup(sb.Close)
-	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{
-		APIBase: sb.URL, AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret), HTTPClient: sb.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := wechattest.Client(t, sb, pathupdate.ClientConfig{Timeout: 5 * time.Second})
 	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{})
 	if err != nil {
 		t.Fatal(err)

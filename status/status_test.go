@@ -10,6 +10,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/internal/natstest"
+	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/sandbox"
 	"github.com/pathupdate/pathupdate/status"
@@ -28,15 +29,7 @@ func TestGatherShowsWorkersPartitionsBacklogAndDeadLetters(t *testing.T) {
 	}
 	sb := sandbox.NewServer(sandbox.Config{Seed: 1, Orders: map[string]string{}})
 	t.Cleanup(sb.Close)
-	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{APIBase: sb.URL, AppID: sandbox.DefaultAppID,
-		AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret), HTTPClient: sb.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := wechattest.Client(t, sb, pathupdate.ClientConfig{})
 	for i := range 2 {
 		w, err := worker.New(js, api, deadletter.NewWriter(js, deadletter.WriterConfig{}), worker.Config{
 			MemberID: fmt.Sprintf("w%d", i), MemberTTL: time.Second})

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -17,17 +18,7 @@ import (
 func TestCloudCallTransport(t *testing.T) {
 	t.Parallel()
 	b := setup(t, sandbox.Config{Faults: sandbox.Faults{SystemErrorRate: 0.2}})
-	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{
-		APIBase: b.sb.URL, AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret), HTTPClient: b.sb.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.api, err = pathupdate.NewClient(pathupdate.ClientConfig{APIBase: b.sb.URL, Tokens: tokens, HTTPClient: b.sb.Client(),
-		Transport: pathupdate.TransportCloudCall, CloudEnv: sandbox.DefaultCloudEnv, CloudFunction: sandbox.DefaultCloudFunction})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.api = wechattest.Client(t, b.sb, pathupdate.ClientConfig{Transport: pathupdate.TransportCloudCall, CloudEnv: sandbox.DefaultCloudEnv, CloudFunction: sandbox.DefaultCloudFunction})
 
 	good := traces("CGOOD", 30, 6)
 	b.register(good)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/internal/natstest"
+	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -50,16 +51,7 @@ func setupWith(t *testing.T, js jetstream.JetStream, sbcfg sandbox.Config) *bund
 	}
 	sb := sandbox.NewServer(sbcfg)
 	t.Cleanup(sb.Close)
-	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{
-		APIBase: sb.URL, AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret), HTTPClient: sb.Client(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := wechattest.Client(t, sb, pathupdate.ClientConfig{Timeout: 5 * time.Second})
 	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{})
 	if err != nil {
 		t.Fatal(err)
