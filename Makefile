@@ -27,7 +27,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseFilterValues -fuzztime=$(FUZZTIME) ./deadletter/
 	$(GO) test -run='^$$' -fuzz=FuzzUpdatePathAnswer -fuzztime=$(FUZZTIME) ./pathupdate/
 	$(GO) test -run='^$$' -fuzz=FuzzParseBody -fuzztime=$(FUZZTIME) ./gateway/
-	$(GO) test -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME) ./cli/
+	$(GO) test -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME) ./internal/cli/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadOrders -fuzztime=$(FUZZTIME) ./sandbox/
 	$(GO) test -run='^$$' -fuzz=FuzzFaultsJSON -fuzztime=$(FUZZTIME) ./sandbox/
 

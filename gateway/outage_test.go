@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pathupdate/pathupdate/gateway"
+	"github.com/pathupdate/pathupdate/internal/natsserver"
 	"github.com/pathupdate/pathupdate/internal/natstest"
-	"github.com/pathupdate/pathupdate/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pathupdate/pathupdate/internal/natsserver"
 	"github.com/pathupdate/pathupdate/internal/natstest"
-	"github.com/pathupdate/pathupdate/natsserver"
 )
 
 // startJetStreamForTopology runs a real embedded JetStream server (random

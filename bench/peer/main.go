@@ -5,7 +5,7 @@
 // its documentation shows, with several subscribers in a queue group) and
 // watermill's Retry middleware — calling logistics.updatePath with
 // pathupdate's own client against the same sandbox, on the same events
-// (bench/traffic, same seed). It prints one JSON object (bench.PeerRun).
+// (internal/bench/traffic, same seed). It prints one JSON object (bench.PeerRun).
 //
 // It lives in its own Go module so the product's go.mod never gains
 // watermill. It measures; it does not fix what it finds (a queue group
@@ -27,8 +27,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go"
 
-	"github.com/pathupdate/pathupdate/bench/traffic"
-	"github.com/pathupdate/pathupdate/natsserver"
+	"github.com/pathupdate/pathupdate/internal/bench/traffic"
+	"github.com/pathupdate/pathupdate/internal/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/sandbox"
 )

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/pathupdate/pathupdate/cli"
+	"github.com/pathupdate/pathupdate/internal/cli"
 )
 
 func main() {

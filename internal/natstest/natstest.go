@@ -22,7 +22,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
-	"github.com/pathupdate/pathupdate/natsserver"
+	"github.com/pathupdate/pathupdate/internal/natsserver"
 )
 
 // ClusterReadyTimeout bounds how long StartCluster waits for the

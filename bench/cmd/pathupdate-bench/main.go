@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pathupdate/pathupdate/bench"
+	"github.com/pathupdate/pathupdate/internal/bench"
 )
 
 func main() {

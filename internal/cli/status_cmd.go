@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/urfave/cli/v3"
+
+	"github.com/pathupdate/pathupdate/internal/status"
+	"github.com/pathupdate/pathupdate/worker"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "streams, live workers and their partitions, backlog per partition, dead-letter counts",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			&cli.StringFlag{Name: "consumer", Value: worker.ConsumerDefault, Usage: "the workers' consumer name prefix", Sources: cli.EnvVars("PATHUPDATE_CONSUMER")},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			log, err := logger(cmd)
+			if err != nil {
+				return err
+			}
+			nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-status", false)
+			if err != nil {
+				return err
+			}
+			defer closeNATS()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			r, err := status.Gather(ctx, js, cmd.String("consumer"))
+			if err != nil {
+				return err
+			}
+			if cmd.Bool("json") {
+				enc := json.NewEncoder(cmd.Root().Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			return r.Write(cmd.Root().Writer)
+		},
+	}
+}
