@@ -101,6 +101,13 @@ type Outcome struct {
 	Err        error // transport or decoding failure; nil when WeChat answered
 }
 
+// Answered reports whether WeChat, or a gateway in front of it, answered
+// the call at all (an HTTP status arrived). A call that got no answer —
+// connection refused, DNS, TLS, a timeout, an access_token that could not
+// be had — says nothing about the event: it is never the event's own
+// failure.
+func (o Outcome) Answered() bool { return o.HTTPStatus != 0 }
+
 func (o Outcome) String() string {
 	if o.Err != nil {
 		return fmt.Sprintf("%s: %v", o.Kind, o.Err)
