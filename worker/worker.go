@@ -57,6 +57,8 @@ type Worker struct {
 	looping bool // loop runs: Stop waits for it
 	parts   map[int]*partition
 
+	unpartitioned jetstream.ConsumeContext // messages stored without a partition (unpartitioned.go)
+
 	loopCtx  context.Context
 	stopLoop context.CancelFunc
 	loopDone chan struct{}
@@ -160,6 +162,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 		return w.rebalance(ctx)
 	}); err != nil {
+		return err
+	}
+	if err := w.untilDone(ctx, "unpartitioned messages", w.startUnpartitioned); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -342,6 +347,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		clear(w.parts)
 		w.mu.Unlock()
 		w.releaseAll(parts)
+		w.stopUnpartitioned()
 		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if w.members != nil {

@@ -51,5 +51,16 @@ func (r Report) Write(out io.Writer) error {
 		_, err = fmt.Fprintf(out, " (by reason: %s; by errcode: %s)", strings.Join(reasons, ", "), strings.Join(codes, ", "))
 	}
 	fmt.Fprintln(out)
+	if r.Unpartitioned > 0 {
+		_, err = fmt.Fprintf(out, "Unpartitioned: %d %s published to a wildcard subject (logistics.trace.* or logistics.trace.>): no partition delivers %s; a running worker dead-letters %s as invalid_event\n",
+			r.Unpartitioned, plural(r.Unpartitioned, "message", "messages"), plural(r.Unpartitioned, "it", "them"), plural(r.Unpartitioned, "it", "them"))
+	}
 	return err
+}
+
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
