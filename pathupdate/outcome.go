@@ -59,6 +59,7 @@ const (
 	ErrcodeInvalidToken      = 40014 // access_token invalid
 	ErrcodeInvalidSecret     = 40125
 	ErrcodeIPNotWhitelisted  = 40164
+	ErrcodeSecretFrozen      = 40243 // an administrator froze the AppSecret
 	ErrcodeWaybillNotFound   = 40199
 	ErrcodeMissingToken      = 41001 // access_token missing
 	ErrcodeTokenExpired      = 42001

@@ -130,6 +130,7 @@ type Breaker struct {
 	probing       bool          // when HalfOpen: the probe is out
 	probeDeadline time.Time     // when probing: presumed lost after this
 	worked        uint64        // event-specific answers recorded so far
+	cause         string        // the outcome that last opened it, for Why
 	changed       chan struct{} // closed and replaced whenever waiters should look again
 	pending       []transition  // state changes not yet told to Logger/OnChange
 	notifying     bool          // a goroutine is draining pending
@@ -158,6 +159,17 @@ func (b *Breaker) State() BreakerState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.state
+}
+
+// Why says why the breaker is not closed: the outcome that last opened it
+// (no secret: outcomes are scrubbed). It is "" while closed.
+func (b *Breaker) Why() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == Closed {
+		return ""
+	}
+	return b.cause
 }
 
 // OpenUntil reports when the current open period ends (zero unless Open),
@@ -345,6 +357,7 @@ func (b *Breaker) quotaOpenLocked(o pathupdate.Outcome, now time.Time, p time.Du
 }
 
 func (b *Breaker) openLocked(until time.Time, period time.Duration, o pathupdate.Outcome) {
+	b.cause = o.String()
 	b.failures = 0
 	b.period = period
 	b.openUntil = until

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -223,7 +224,11 @@ func (p *partition) logFailure(h *held, a attempt, what string) {
 	if o.Kind != 0 { // 0: an invalid event, never sent
 		e = e.Str("outcome", o.Kind.String())
 	}
-	e = e.Int("errcode", o.ErrCode)
+	if o.ErrCode != 0 || o.HTTPStatus == http.StatusOK {
+		// Only an answer has an errcode: a failed token fetch or a
+		// connection error logged with "errcode":0 reads as a success.
+		e = e.Int("errcode", o.ErrCode)
+	}
 	if o.ErrMsg != "" {
 		e = e.Str("errmsg", pathupdate.MaskPhones(o.ErrMsg))
 	}

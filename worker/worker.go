@@ -58,6 +58,8 @@ type Worker struct {
 	parts   map[int]*partition
 
 	unpartitioned jetstream.ConsumeContext // messages stored without a partition (unpartitioned.go)
+	credentials   string                   // why WeChat refuses the credentials; "" when it does not (credentials.go)
+	probing       sync.WaitGroup           // the credentials probe running in the background
 
 	loopCtx  context.Context
 	stopLoop context.CancelFunc
@@ -147,6 +149,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	replicas := st.CachedInfo().Config.Replicas
+	w.checkCredentials(ctx)
 	// A cluster that has just formed can take a while to place a new
 	// replicated bucket or consumer: keep trying until ctx ends.
 	if err := w.untilDone(ctx, "join", func(ctx context.Context) error {
@@ -155,6 +158,7 @@ func (w *Worker) Start(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			m.health = w.Health
 			w.members = m
 		}
 		if err := w.members.beat(ctx, nil, 0, w.cfg.Now()); err != nil {
@@ -332,6 +336,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		looping := w.looping
 		w.mu.Unlock()
 		w.stopLoop()
+		w.probing.Wait()
 		if looping {
 			select {
 			case <-w.loopDone:
