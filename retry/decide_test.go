@@ -26,8 +26,8 @@ const (
 	classNever                   // never the event's: waits, never dead-lettered
 )
 
-// refused is what a dial to a closed port returns.
-var refused = fmt.Errorf("dial tcp 127.0.0.1:1: connect: %w", syscall.ECONNREFUSED)
+// errRefused is what a dial to a closed port returns.
+var errRefused = fmt.Errorf("dial tcp 127.0.0.1:1: connect: %w", syscall.ECONNREFUSED)
 
 // decideOutcomes covers every way a call can end, as the client reports it.
 var decideOutcomes = []struct {
@@ -42,12 +42,12 @@ var decideOutcomes = []struct {
 	{"HTTP 503", pathupdate.Outcome{Kind: pathupdate.Transient, HTTPStatus: http.StatusServiceUnavailable}, classOwn},
 	{"answer not JSON", pathupdate.Outcome{Kind: pathupdate.Transient, HTTPStatus: http.StatusOK, Err: errors.New("invalid character '<'")}, classOwn},
 	{"unknown kind, answered", pathupdate.Outcome{Kind: pathupdate.Kind(99), HTTPStatus: http.StatusOK}, classOwn},
-	{"connection refused", pathupdate.Outcome{Kind: pathupdate.Transient, Err: refused}, classNever},
+	{"connection errRefused", pathupdate.Outcome{Kind: pathupdate.Transient, Err: errRefused}, classNever},
 	{"timeout", pathupdate.Outcome{Kind: pathupdate.Transient, Err: fmt.Errorf("post: %w", context.DeadlineExceeded)}, classNever},
-	{"stable_token fetch refused", pathupdate.Outcome{Kind: pathupdate.Transient, Err: &pathupdate.TokenError{Op: "stable_token", Err: refused}}, classNever},
+	{"stable_token fetch errRefused", pathupdate.Outcome{Kind: pathupdate.Transient, Err: &pathupdate.TokenError{Op: "stable_token", Err: errRefused}}, classNever},
 	{"stable_token fetch -1", pathupdate.Outcome{Kind: pathupdate.Transient, Err: &pathupdate.TokenError{Op: "stable_token", ErrCode: -1}}, classNever},
 	{"token fetch 40125 invalid secret", pathupdate.Outcome{Kind: pathupdate.ConfigBroken, Err: &pathupdate.TokenError{Op: "stable_token", ErrCode: pathupdate.ErrcodeInvalidSecret}}, classNever},
-	{"40001 access_token refused", pathupdate.Outcome{Kind: pathupdate.TokenInvalid, ErrCode: pathupdate.ErrcodeInvalidCredential, HTTPStatus: http.StatusOK}, classNever},
+	{"40001 access_token errRefused", pathupdate.Outcome{Kind: pathupdate.TokenInvalid, ErrCode: pathupdate.ErrcodeInvalidCredential, HTTPStatus: http.StatusOK}, classNever},
 	{"40164 IP not whitelisted", pathupdate.Outcome{Kind: pathupdate.ConfigBroken, ErrCode: pathupdate.ErrcodeIPNotWhitelisted, HTTPStatus: http.StatusOK}, classNever},
 	{"45009 daily quota", pathupdate.Outcome{Kind: pathupdate.Throttled, ErrCode: pathupdate.ErrcodeDailyQuota, HTTPStatus: http.StatusOK}, classNever},
 	{"45011 minute quota", pathupdate.Outcome{Kind: pathupdate.Throttled, ErrCode: pathupdate.ErrcodeMinuteQuota, HTTPStatus: http.StatusOK}, classNever},
@@ -135,7 +135,7 @@ func TestDecideWaitDoesNotLengthenRetries(t *testing.T) {
 	t.Parallel()
 	p := Policy{RandomizationFactor: NoJitter, MaxAttempts: 100}
 	in := Input{Backoff: p.NewBackOff(), Pause: p.NewBackOff()}
-	in.Outcome = pathupdate.Outcome{Kind: pathupdate.Transient, Err: refused}
+	in.Outcome = pathupdate.Outcome{Kind: pathupdate.Transient, Err: errRefused}
 	var pauses []time.Duration
 	for range 3 {
 		pauses = append(pauses, p.Decide(in).Delay)
@@ -162,7 +162,7 @@ func TestDecideInvalidEvent(t *testing.T) {
 }
 
 // TestDecideReasonsAreDeadLetterReasons: a reason Decide returns that a
-// dead-letter record refused would block the waybill forever.
+// dead-letter record errRefused would block the waybill forever.
 func TestDecideReasonsAreDeadLetterReasons(t *testing.T) {
 	t.Parallel()
 	p := Policy{MaxAttempts: 1}
