@@ -47,7 +47,7 @@ var decideOutcomes = []struct {
 	{"stable_token fetch refused", pathupdate.Outcome{Kind: pathupdate.Transient, Err: &pathupdate.TokenError{Op: "stable_token", Err: errRefused}}, classNever},
 	{"stable_token fetch -1", pathupdate.Outcome{Kind: pathupdate.Transient, Err: &pathupdate.TokenError{Op: "stable_token", ErrCode: -1}}, classNever},
 	{"token fetch 40125 invalid secret", pathupdate.Outcome{Kind: pathupdate.ConfigBroken, Err: &pathupdate.TokenError{Op: "stable_token", ErrCode: pathupdate.ErrcodeInvalidSecret}}, classNever},
-	{"40001 access_token errRefused", pathupdate.Outcome{Kind: pathupdate.TokenInvalid, ErrCode: pathupdate.ErrcodeInvalidCredential, HTTPStatus: http.StatusOK}, classNever},
+	{"40001 access_token refused", pathupdate.Outcome{Kind: pathupdate.TokenInvalid, ErrCode: pathupdate.ErrcodeInvalidCredential, HTTPStatus: http.StatusOK}, classNever},
 	{"40164 IP not whitelisted", pathupdate.Outcome{Kind: pathupdate.ConfigBroken, ErrCode: pathupdate.ErrcodeIPNotWhitelisted, HTTPStatus: http.StatusOK}, classNever},
 	{"45009 daily quota", pathupdate.Outcome{Kind: pathupdate.Throttled, ErrCode: pathupdate.ErrcodeDailyQuota, HTTPStatus: http.StatusOK}, classNever},
 	{"45011 minute quota", pathupdate.Outcome{Kind: pathupdate.Throttled, ErrCode: pathupdate.ErrcodeMinuteQuota, HTTPStatus: http.StatusOK}, classNever},
@@ -162,7 +162,7 @@ func TestDecideInvalidEvent(t *testing.T) {
 }
 
 // TestDecideReasonsAreDeadLetterReasons: a reason Decide returns that a
-// dead-letter record errRefused would block the waybill forever.
+// dead-letter record refused would block the waybill forever.
 func TestDecideReasonsAreDeadLetterReasons(t *testing.T) {
 	t.Parallel()
 	p := Policy{MaxAttempts: 1}
