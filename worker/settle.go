@@ -36,7 +36,7 @@ func (p *partition) settle(h *held) error {
 		w.stats.invalid.Add(1)
 		now := w.cfg.Now()
 		a = attempt{first: now, last: now, outcome: pathupdate.Outcome{ErrMsg: invalid.Error()}}
-		_, err := p.carryOut(h, w.cfg.Retry.Decide(in), &a)
+		_, err := p.carryOut(h, ev, w.cfg.Retry.Decide(in), &a)
 		return err
 	}
 	in.Mark = w.breaker.Worked()
@@ -51,7 +51,7 @@ func (p *partition) settle(h *held) error {
 		if d.Spent {
 			in.Attempts++
 		}
-		if done, err := p.carryOut(h, d, &a); done || err != nil {
+		if done, err := p.carryOut(h, ev, d, &a); done || err != nil {
 			return err
 		}
 	}
@@ -99,7 +99,7 @@ func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, e
 // carryOut does what d says with h. done reports that h is settled (acked
 // or dead-lettered); err is errStopping when the partition is released
 // first.
-func (p *partition) carryOut(h *held, d retry.Decision, a *attempt) (done bool, err error) {
+func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *attempt) (done bool, err error) {
 	w := p.w
 	switch d.Action {
 	case retry.Ack:
@@ -108,14 +108,20 @@ func (p *partition) carryOut(h *held, d retry.Decision, a *attempt) (done bool, 
 			w.stats.deliveredAfterRetry.Add(1)
 		}
 		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
+		p.remember(h, ev, d, *a, 0)
 		if err := p.ack(h); err != nil {
 			return true, errStopping // delivered, not acked: it comes back (at least once)
 		}
 		return true, nil
 	case retry.DeadLetter:
 		p.logFailure(h, *a, "dead-lettered: "+d.Reason)
-		return true, p.deadLetter(h, d.Reason, *a)
+		seq, err := p.deadLetter(h, d.Reason, *a)
+		if err == nil {
+			p.remember(h, ev, d, *a, seq)
+		}
+		return true, err
 	case retry.Retry:
+		p.remember(h, ev, d, *a, 0)
 		w.stats.retries.Add(1)
 		w.cfg.Observer.Retried(a.outcome)
 		p.logFailure(h, *a, fmt.Sprintf("retrying in %s", d.Delay.Round(time.Millisecond)))
@@ -155,7 +161,7 @@ func (p *partition) wait(d time.Duration) bool {
 // original. A crash in between redelivers the original; the dead letter's
 // Nats-Msg-Id (from the original sequence) makes the second write a
 // duplicate, not a second record.
-func (p *partition) deadLetter(h *held, reason string, a attempt) error {
+func (p *partition) deadLetter(h *held, reason string, a attempt) (seq uint64, err error) {
 	w := p.w
 	m := p.msgOf(h)
 	rec := deadletter.Record{
@@ -182,27 +188,27 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) error {
 	bo.MaxInterval = 5 * time.Second
 	for {
 		ctx, cancel := context.WithTimeout(p.softCtx, 10*time.Second)
-		err := w.dl.Write(ctx, rec)
+		seq, err = w.dl.Append(ctx, rec)
 		cancel()
 		if err == nil {
 			break
 		}
 		if p.softCtx.Err() != nil {
-			return errStopping
+			return 0, errStopping
 		}
 		p.log.Error().Err(err).Str("waybill", h.waybill).Uint64("seq", h.seq).Msg("dead-letter write failed; will try again")
 		if !p.wait(bo.NextBackOff()) {
-			return errStopping
+			return 0, errStopping
 		}
 	}
 	if err := p.ack(h); err != nil {
 		// Stored, not acked: it comes back, and the dead letter's
 		// Nats-Msg-Id makes its second write a duplicate.
-		return errStopping
+		return 0, errStopping
 	}
 	w.stats.deadLettered(reason)
 	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
-	return nil
+	return seq, nil
 }
 
 // published is when JetStream stored m (zero if unknown).

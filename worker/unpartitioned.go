@@ -91,7 +91,7 @@ func (w *Worker) dropUnpartitioned(m jetstream.Msg) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := w.dl.Write(ctx, rec); err != nil {
+	if _, err := w.dl.Append(ctx, rec); err != nil {
 		w.log.Error().Err(err).Uint64("seq", rec.OriginalSeq).Msg("unpartitioned message: dead-letter write failed; it comes back after AckWait")
 		return
 	}

@@ -28,7 +28,8 @@ type Deliverer interface {
 // DeadLetterWriter stores a dead letter and returns once it is stored
 // (PubAck); *deadletter.Writer is one.
 type DeadLetterWriter interface {
-	Write(ctx context.Context, r deadletter.Record) error
+	// Append stores r and returns its sequence in the dead-letter stream.
+	Append(ctx context.Context, r deadletter.Record) (uint64, error)
 }
 
 // errStopping says a held message was not settled because its partition
