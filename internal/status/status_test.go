@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/internal/status"
 	"github.com/pathupdate/pathupdate/internal/wechattest"
@@ -149,5 +150,22 @@ func TestGatherCountsUnpartitioned(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Unpartitioned: 3 messages published to a wildcard subject") {
 		t.Fatalf("status does not show them:\n%s", out.String())
+	}
+	if r.History != nil || !strings.Contains(out.String(), "History: off") {
+		t.Fatalf("no history stream, yet status says:\n%s", out.String())
+	}
+
+	if err := history.EnsureStream(ctx, js, history.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = status.Gather(ctx, js, worker.ConsumerDefault); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := r.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	if r.History == nil || r.History.MaxAge != history.MaxAgeDefault || !strings.Contains(out.String(), "History: empty; records kept 7 days") {
+		t.Fatalf("history report %+v:\n%s", r.History, out.String())
 	}
 }
