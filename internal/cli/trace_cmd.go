@@ -73,6 +73,7 @@ func runTrace(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Bool("json") {
 		enc := json.NewEncoder(cmd.Root().Writer)
 		for _, s := range tl.Steps {
+			s.ActionMsg, s.ErrMsg = pathupdate.MaskPhones(s.ActionMsg), pathupdate.MaskPhones(s.ErrMsg)
 			if err := enc.Encode(s); err != nil {
 				return err
 			}
