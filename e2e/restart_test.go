@@ -9,70 +9,93 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/sandbox"
 )
 
-// TestEmbeddedRestartResumesAtOnce restarts a worker that runs its own
-// embedded JetStream server (SIGTERM, then the same command again on the
-// same --data-dir), as a deploy does. --ack-wait and --pinned-ttl are 60 s
-// and the test waits 10 s for the first delivery after the restart: it
-// passes only if the stopped worker handed back what it held in a way the
-// restarted server remembers, not because a timer ran out. Busy: the first
-// worker held messages when it stopped; idle: it had received none.
-func TestEmbeddedRestartResumesAtOnce(t *testing.T) {
+// TestRestartResumesAtOnce stops a worker with SIGTERM and starts it again,
+// as a deploy does, on its embedded JetStream server (the same --data-dir)
+// or on a standalone one. --ack-wait and --pinned-ttl are 60 s and the
+// test waits 10 s for the first delivery after the restart and 20 s for
+// the rest: it passes only if the stopped worker handed back what it held
+// (messages and pins) in a way the server, restarted or not, acts on at
+// once, not because a timer ran out. Busy: the first worker held messages
+// when it stopped; idle: it had received none, so it never learnt a pin.
+func TestRestartResumesAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs worker processes")
 	}
-	for _, busy := range []bool{true, false} {
-		name := map[bool]string{true: "busy", false: "idle"}[busy]
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		busy, embedded bool
+	}{
+		{"busy/embedded", true, true},
+		{"idle/embedded", false, true},
+		{"busy/standalone", true, false},
+		{"idle/standalone", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true, Faults: sandbox.Faults{Latency: sandbox.Duration(50 * time.Millisecond)}})
 			t.Cleanup(sb.Close)
-			dir, port := t.TempDir(), strconv.Itoa(freeTCPPort(t))
-			args := []string{"--data-dir", dir, "--embedded-port", port, "--concurrency", "1",
-				"--ack-wait", "60s", "--pinned-ttl", "60s"}
+			args := []string{"--concurrency", "1", "--ack-wait", "60s", "--pinned-ttl", "60s"}
+			var natsURL string
+			if tc.embedded {
+				port := strconv.Itoa(freeTCPPort(t))
+				natsURL = "nats://127.0.0.1:" + port
+				args = append(args, "--data-dir", t.TempDir(), "--embedded-port", port)
+			} else {
+				natsURL = natstest.Start(t).ClientURL()
+			}
+			workerURL := map[bool]string{true: "", false: natsURL}[tc.embedded]
 			ctx := context.Background()
-			trs := makeTraces("ER"+name, 10, 4)
+			trs := makeTraces(map[bool]string{true: "RB", false: "RI"}[tc.busy], 10, 4)
 
-			w1 := startWorker(t, "", sb, args...)
-			js := connectEmbedded(t, port, w1)
-			if busy {
+			w1 := startWorker(t, workerURL, sb, args...)
+			js := connectWhenReady(t, natsURL)
+			if tc.busy {
 				publishAll(ctx, t, js, trs)
 				waitUntil(t, "the first worker's first deliveries", 30*time.Second, func() bool { return sb.Stats().Delivered >= 2 })
 			}
 			if code := w1.term(t); code != 0 {
 				t.Fatalf("worker exit code %d after SIGTERM, want 0:\n%s", code, tail(w1.out.String(), 10))
 			}
-			if busy && sb.Stats().Delivered >= 40 {
+			if tc.busy && sb.Stats().Delivered >= 40 {
 				t.Fatal("the first worker delivered everything before it stopped: the test proves nothing")
+			}
+			if !tc.busy && !tc.embedded {
+				// Before the next worker pulls: the first message then
+				// meets only what the stopped worker left waiting.
+				publishAll(ctx, t, js, trs)
 			}
 
 			mark := sb.Stats().Delivered
-			w2 := startWorker(t, "", sb, args...)
-			js = connectEmbedded(t, port, w2)
-			if !busy {
-				publishAll(ctx, t, js, trs)
+			w2 := startWorker(t, workerURL, sb, args...)
+			if tc.embedded {
+				js = connectWhenReady(t, natsURL)
+				if !tc.busy {
+					publishAll(ctx, t, js, trs)
+				}
 			}
 			waitUntil(t, "the first delivery after the restart (--ack-wait and --pinned-ttl are 60s)", 10*time.Second,
 				func() bool { return sb.Stats().Delivered > mark })
-			waitUntil(t, "every event delivered", 30*time.Second, func() bool { return streamEmpty(ctx, js) && allDelivered(sb, trs) })
+			waitUntil(t, "every event delivered", 20*time.Second, func() bool { return streamEmpty(ctx, js) && allDelivered(sb, trs) })
 			if dups := checkOrder(t, sb, trs); dups != 0 {
-				t.Fatalf("%d duplicate deliveries across a graceful restart", dups)
+				t.Fatalf("%d duplicate deliveries across a graceful restart:\n%s", dups, tail(w2.out.String(), 10))
 			}
 		})
 	}
 }
 
-// connectEmbedded connects to the embedded server of w once it listens
-// and its streams exist.
-func connectEmbedded(t *testing.T, port string, w *workerProc) jetstream.JetStream {
+// connectWhenReady connects to url once the server listens (an embedded
+// one starts with its worker) and the worker has created the streams.
+func connectWhenReady(t *testing.T, url string) jetstream.JetStream {
 	t.Helper()
 	var nc *nats.Conn
 	waitUntil(t, "the embedded server and its streams", 30*time.Second, func() bool {
 		if nc == nil {
-			c, err := nats.Connect("nats://127.0.0.1:" + port)
+			c, err := nats.Connect(url)
 			if err != nil {
 				return false
 			}
