@@ -71,6 +71,7 @@ func TestRestartResumesAtOnce(t *testing.T) {
 			}
 
 			mark := sb.Stats().Delivered
+			restarted := time.Now()
 			w2 := startWorker(t, workerURL, sb, args...)
 			if tc.embedded {
 				js = connectWhenReady(t, natsURL)
@@ -80,6 +81,7 @@ func TestRestartResumesAtOnce(t *testing.T) {
 			}
 			waitUntil(t, "the first delivery after the restart (--ack-wait and --pinned-ttl are 60s)", 10*time.Second,
 				func() bool { return sb.Stats().Delivered > mark })
+			t.Logf("first delivery %s after the second worker's start", time.Since(restarted).Round(10*time.Millisecond))
 			waitUntil(t, "every event delivered", 20*time.Second, func() bool { return streamEmpty(ctx, js) && allDelivered(sb, trs) })
 			if dups := checkOrder(t, sb, trs); dups != 0 {
 				t.Fatalf("%d duplicate deliveries across a graceful restart:\n%s", dups, tail(w2.out.String(), 10))
