@@ -17,8 +17,8 @@ import (
 	"github.com/pathupdate/pathupdate/worker"
 )
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+// waitUntil polls cond until it holds or the deadline passes.
+func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
@@ -91,7 +91,7 @@ func TestWrongSecretPausesAtStart(t *testing.T) {
 	if strings.Contains(err.Error(), sandbox.DefaultAppSecret) {
 		t.Fatal("the credentials problem quotes the secret")
 	}
-	waitFor(t, 10*time.Second, "the members bucket says why the worker is paused", func() bool {
+	waitUntil(t, 10*time.Second, "the members bucket says why the worker is paused", func() bool {
 		ms, err := worker.Members(ctx, js)
 		return err == nil && len(ms) == 1 && strings.Contains(ms[0].Paused, "40125")
 	})
@@ -104,7 +104,7 @@ func TestWrongSecretPausesAtStart(t *testing.T) {
 	if _, err := pub.Publish(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the event meets the refused credentials", func() bool { return obs.calls.Load() >= 2 })
+	waitUntil(t, 10*time.Second, "the event meets the refused credentials", func() bool { return obs.calls.Load() >= 2 })
 	select {
 	case st := <-obs.settled:
 		t.Fatalf("settled while the credentials are refused: %+v", st)
@@ -120,7 +120,7 @@ func TestWrongSecretPausesAtStart(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("not delivered within 30 s of the credentials being accepted")
 	}
-	waitFor(t, 30*time.Second, "the worker is ready again", func() bool { return w.Credentials() == nil && w.Health().Why == "" })
+	waitUntil(t, 30*time.Second, "the worker is ready again", func() bool { return w.Credentials() == nil && w.Health().Why == "" })
 	b := &bundle{js: js}
 	if dls := b.deadLetters(t); len(dls) != 0 {
 		t.Fatalf("%d dead letters, want none", len(dls))
