@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/rs/zerolog"
 )
 
@@ -94,32 +95,33 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks a config after WithDefaults.
+// Validate checks a config after WithDefaults and reports every field that
+// cannot work as a pathupdate.FieldError.
 func (c Config) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "natsserver: Config."}
 	if c.StoreDir == "" {
-		errs = append(errs, errors.New("natsserver: Config.StoreDir is empty: set it to the directory for JetStream data (the --data-dir)"))
+		errs.Add("StoreDir", "empty: the embedded JetStream server needs a directory to store into")
 	}
-	if c.Port < RandomPort || c.Port > 65535 {
-		errs = append(errs, fmt.Errorf("natsserver: Config.Port %d is not a port: use 1-65535, or -1 for a random one (default %d)", c.Port, PortDefault))
+	if c.Port < RandomPort || c.Port > 65535 || c.Port == 0 {
+		errs.Add("Port", "%d: use 1 to 65535, or -1 for a free one (default %d)", c.Port, PortDefault)
 	}
 	if cl := c.Cluster; cl != nil {
 		if cl.Name == "" {
-			errs = append(errs, errors.New("natsserver: Config.Cluster.Name is empty: give every node of the cluster the same name"))
+			errs.Add("Cluster.Name", "empty: give every node of the cluster the same name")
 		}
 		if c.ServerName == "" {
-			errs = append(errs, errors.New("natsserver: Config.ServerName is empty: a JetStream cluster node needs a unique, stable name"))
+			errs.Add("ServerName", "empty: a JetStream cluster node needs a unique, stable name")
 		}
-		if cl.Port < RandomPort || cl.Port > 65535 {
-			errs = append(errs, fmt.Errorf("natsserver: Config.Cluster.Port %d is not a port: use 1-65535, or -1 for a random one (default %d)", cl.Port, ClusterPortDefault))
+		if cl.Port < RandomPort || cl.Port > 65535 || cl.Port == 0 {
+			errs.Add("Cluster.Port", "%d: use 1 to 65535, or -1 for a free one (default %d)", cl.Port, ClusterPortDefault)
 		}
 		for _, r := range cl.Routes {
 			if len(server.RoutesFromStr(r)) == 0 {
-				errs = append(errs, fmt.Errorf("natsserver: Config.Cluster.Routes: %q is not a URL: write nats-route://host:port", r))
+				errs.Add("Cluster.Routes", "%q is not a URL: write nats-route://host:port", r)
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Server is a running embedded server.
