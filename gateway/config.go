@@ -142,8 +142,7 @@ func checkToken(tok pathupdate.Secret, allowNoAuth bool) error {
 		if allowNoAuth {
 			return nil
 		}
-		return noToken{bad("empty: set a bearer token of at least %d characters (e.g. the output of `openssl rand -hex 32`), "+
-			"or set AllowNoAuth to serve without authentication (only behind something that authenticates)", MinTokenLen)}
+		return noToken{bad("empty: set a bearer token of at least %d characters (e.g. the output of `openssl rand -hex 32`)", MinTokenLen)}
 	}
 	if len(t) < MinTokenLen {
 		return bad("%d characters long: use at least %d (e.g. the output of `openssl rand -hex 32`)", len(t), MinTokenLen)

@@ -101,10 +101,10 @@ func (c TokenConfig) validate(errs *FieldErrors) {
 		errs.Add("APIBase", "%s", p)
 	}
 	if c.AppID == "" {
-		errs.Add("AppID", "empty: set the app's AppID")
+		errs.Add("AppID", "empty: the stable and classic token sources need the app's id")
 	}
 	if c.AppSecret == "" {
-		errs.Add("AppSecret", "empty: set the app's secret")
+		errs.Add("AppSecret", "empty: the stable and classic token sources need the app's secret")
 	}
 	if c.RefreshBefore < 0 {
 		errs.Add("RefreshBefore", "%v: use a positive duration or 0 for the default %v", c.RefreshBefore, DefaultRefreshBefore)
