@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 
@@ -106,7 +107,7 @@ func packageChecks(cmd *cli.Command) []error {
 		add("Health.", health.Config{Addr: addr, Registry: prometheus.NewRegistry()}.WithDefaults().Validate())
 	}
 	if cfg, ok := embeddedConfig(cmd); ok {
-		add("Embedded.", cfg.WithDefaults().Validate())
+		add("Embedded.", asFieldErrors(cfg.WithDefaults().Validate()))
 	}
 	return errs
 }
@@ -147,4 +148,28 @@ func embeddedConfig(cmd *cli.Command) (natsserver.Config, bool) {
 		c.StoreDir = "not used with --nats-url"
 	}
 	return c, true
+}
+
+// asFieldErrors turns the natsserver.ConfigErrors in err into FieldErrors.
+func asFieldErrors(err error) error {
+	var errs pathupdate.FieldErrors
+	for _, e := range splitJoined(err) {
+		var ce *natsserver.ConfigError
+		if errors.As(e, &ce) {
+			errs.Add(ce.Field, "%s", ce.Problem)
+		} else {
+			errs.AddError(e)
+		}
+	}
+	return errs.Err()
+}
+
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }

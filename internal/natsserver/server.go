@@ -14,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/rs/zerolog"
 )
 
@@ -98,7 +97,7 @@ func (c Config) WithDefaults() Config {
 // Validate checks a config after WithDefaults and reports every field that
 // cannot work as a pathupdate.FieldError.
 func (c Config) Validate() error {
-	errs := pathupdate.FieldErrors{Prefix: "natsserver: Config."}
+	var errs configErrors
 	if c.StoreDir == "" {
 		errs.Add("StoreDir", "empty: the embedded JetStream server needs a directory to store into")
 	}
@@ -121,7 +120,23 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	return errs.Err()
+	return errors.Join(errs...)
+}
+
+// ConfigError is one field of Config that cannot work; Validate joins one
+// per problem. It is pathupdate.FieldError's twin: this package cannot
+// import pathupdate, whose own tests start servers with it.
+type ConfigError struct {
+	Field   string // "Port", "Cluster.Name"
+	Problem string // the value, what is wrong, the fix
+}
+
+func (e *ConfigError) Error() string { return "natsserver: Config." + e.Field + ": " + e.Problem }
+
+type configErrors []error
+
+func (c *configErrors) Add(field, format string, a ...any) {
+	*c = append(*c, &ConfigError{Field: field, Problem: fmt.Sprintf(format, a...)})
 }
 
 // Server is a running embedded server.
