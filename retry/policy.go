@@ -76,6 +76,9 @@ const (
 	MultiplierDefault          = 2.0
 	RandomizationFactorDefault = 0.5
 	MaxAttemptsDefault         = 10
+	// MaxIntervalLimit bounds Policy.MaxInterval: an event retried more
+	// than a day later is better dead-lettered and replayed.
+	MaxIntervalLimit = 24 * time.Hour
 )
 
 // NoJitter as Policy.RandomizationFactor turns jitter off (0 means the
@@ -130,8 +133,13 @@ func (p Policy) Validate() error {
 	if p.InitialInterval <= 0 {
 		errs.Add("InitialInterval", "%s: use a positive duration (default %s)", p.InitialInterval, InitialIntervalDefault)
 	}
-	if p.MaxInterval < p.InitialInterval {
+	switch {
+	case p.MaxInterval < p.InitialInterval:
 		errs.Add("MaxInterval", "%s is below InitialInterval %s: raise it (default %s)", p.MaxInterval, p.InitialInterval, MaxIntervalDefault)
+	case p.MaxInterval > MaxIntervalLimit:
+		// Jitter stretches a delay by up to 1+RandomizationFactor: far
+		// beyond this it overflows into a negative delay.
+		errs.Add("MaxInterval", "%s: use at most %s (default %s)", p.MaxInterval, MaxIntervalLimit, MaxIntervalDefault)
 	}
 	// NaN and infinities compare false with everything: name them.
 	if !(p.Multiplier >= 1) || math.IsInf(p.Multiplier, 0) {
