@@ -61,22 +61,33 @@ var ErrSecretFileTooLarge = fmt.Errorf("more than %d bytes: a secret file holds 
 // around it trimmed, reading no more than MaxSecretFileSize bytes (and one
 // to tell). exposed reports that group or others may read the file, which
 // a caller should warn about. Errors name the path, never the content.
+// The file token source reads its file the same way.
 func ReadSecretFile(path string) (s Secret, exposed bool, err error) {
-	f, err := os.Open(path)
+	s, fi, err := readSecretFile(path)
 	if err != nil {
 		return "", false, err
+	}
+	return s, fi.Mode().Perm()&0o044 != 0, nil
+}
+
+// readSecretFile is ReadSecretFile, giving what the open file's Stat said
+// (so a rename between a stat and the read cannot mix two files up).
+func readSecretFile(path string) (Secret, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", false, err
+		return "", nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileSize+1))
 	if err != nil {
-		return "", false, fmt.Errorf("read %s: %w", path, err)
+		return "", nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if len(b) > MaxSecretFileSize {
-		return "", false, fmt.Errorf("%s: %w", path, ErrSecretFileTooLarge)
+		return "", nil, fmt.Errorf("%s: %w", path, ErrSecretFileTooLarge)
 	}
-	return Secret(strings.TrimSpace(string(b))), fi.Mode().Perm()&0o044 != 0, nil
+	return Secret(strings.TrimSpace(string(b))), fi, nil
 }
