@@ -50,17 +50,7 @@ func checkSettings(cmd *cli.Command) error {
 		}
 	}
 	errs = append(errs, packageChecks(cmd)...)
-	// The same field can be reached twice (the API base of the token
-	// source and of the client): say it once.
-	seen := map[string]bool{}
-	out := errs[:0]
-	for _, e := range errs {
-		if !seen[e.Error()] {
-			seen[e.Error()] = true
-			out = append(out, e)
-		}
-	}
-	return errors.Join(out...)
+	return errors.Join(errs...)
 }
 
 // settingError names the setting: flag, environment variable, and the
