@@ -163,6 +163,13 @@ func traceTransformDestination(partitions int) string {
 var partitionsInDestination = regexp.MustCompile(
 	`^\{\{\s*partition\(\s*(\d+)\s*,\s*1\s*\)\s*\}\}\.` + regexp.QuoteMeta(TraceSubjectPrefix) + `\{\{\s*wildcard\(\s*1\s*\)\s*\}\}$`)
 
+// UnpartitionedFilter matches what the trace stream stores without a
+// partition: a publish to a subject with a literal wildcard token
+// (logistics.trace.* or logistics.trace.>) matches the stream but not its
+// subject transform, so it keeps its own subject. Partition subjects start
+// with the partition number and never match it.
+const UnpartitionedFilter = TraceSubjectPrefix + ">"
+
 // PartitionFilter is the consumer filter subject of partition p, 0 <= p <
 // Partitions: "<p>.logistics.trace.*".
 func PartitionFilter(p int) string {

@@ -29,6 +29,11 @@ type Report struct {
 	Workers     []worker.Member   `json:"workers"`
 	Partitions  []PartitionReport `json:"partitions"`
 	DeadLetters DeadLetterCounts  `json:"dead_letters"`
+	// Unpartitioned counts trace-stream messages stored without a
+	// partition (published to a literal wildcard subject): no partition
+	// consumer sees them; running workers dead-letter them as invalid
+	// events, so a count that stays above 0 means no worker runs.
+	Unpartitioned uint64 `json:"unpartitioned"`
 }
 
 // StreamReport is a stream's shape and size.
@@ -102,6 +107,9 @@ func Gather(ctx context.Context, js jetstream.JetStream, consumerPrefix string) 
 		}
 		r.Partitions = append(r.Partitions, pr)
 	}
+	if r.Unpartitioned, err = unpartitioned(ctx, js); err != nil {
+		return r, err
+	}
 	store, err := deadletter.NewStore(js, deadletter.StoreConfig{})
 	if err != nil {
 		return r, err
@@ -131,6 +139,24 @@ func streamReport(ctx context.Context, js jetstream.JetStream, name string) (Str
 		sr.Leader = info.Cluster.Leader
 	}
 	return sr, nil
+}
+
+// unpartitioned counts the trace stream's messages on
+// pathupdate.UnpartitionedFilter.
+func unpartitioned(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	st, err := js.Stream(ctx, pathupdate.TraceStream)
+	if err != nil {
+		return 0, fmt.Errorf("status: stream %s: %w", pathupdate.TraceStream, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(pathupdate.UnpartitionedFilter))
+	if err != nil {
+		return 0, fmt.Errorf("status: stream %s: %w", pathupdate.TraceStream, err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
 }
 
 // sortedKeys returns m's keys in order.

@@ -15,17 +15,29 @@ func (r Report) Write(out io.Writer) error {
 	for _, s := range []StreamReport{r.Trace, r.DeadLetter} {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", s.Name, s.Replicas, s.Messages, s.Bytes, s.Leader)
 	}
-	fmt.Fprintf(tw, "\nWORKER\tHOST\tPID\tPARTITIONS\tHELD\tLAST BEAT\n")
+	fmt.Fprintf(tw, "\nWORKER\tHOST\tPID\tPARTITIONS\tHELD\tBREAKER\tLAST BEAT\n")
 	if len(r.Workers) == 0 {
-		fmt.Fprintf(tw, "(none alive)\t\t\t\t\t\n")
+		fmt.Fprintf(tw, "(none alive)\t\t\t\t\t\t\n")
 	}
 	for _, w := range r.Workers {
 		parts := make([]string, len(w.Partitions))
 		for i, p := range w.Partitions {
 			parts[i] = fmt.Sprint(p)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s ago\n", w.ID, w.Host, w.PID, strings.Join(parts, ","), w.Held,
-			r.At.Sub(w.Beat).Round(100*time.Millisecond))
+		breaker := w.Breaker
+		if breaker == "" {
+			breaker = "-" // a worker of an older version
+		}
+		if w.Paused != "" {
+			breaker += " (paused)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t%s ago\n", w.ID, w.Host, w.PID, strings.Join(parts, ","), w.Held,
+			breaker, r.At.Sub(w.Beat).Round(100*time.Millisecond))
+	}
+	for _, w := range r.Workers {
+		if w.Paused != "" {
+			fmt.Fprintf(tw, "  %s paused: %s\n", w.ID, w.Paused)
+		}
 	}
 	fmt.Fprintf(tw, "\nPARTITION\tCONSUMER\tPENDING\tUNACKED\tHOLDER\n")
 	for _, p := range r.Partitions {
@@ -51,5 +63,16 @@ func (r Report) Write(out io.Writer) error {
 		_, err = fmt.Fprintf(out, " (by reason: %s; by errcode: %s)", strings.Join(reasons, ", "), strings.Join(codes, ", "))
 	}
 	fmt.Fprintln(out)
+	if r.Unpartitioned > 0 {
+		_, err = fmt.Fprintf(out, "Unpartitioned: %d %s published to a wildcard subject (logistics.trace.* or logistics.trace.>): no partition delivers %s; a running worker dead-letters %s as invalid_event\n",
+			r.Unpartitioned, plural(r.Unpartitioned, "message", "messages"), plural(r.Unpartitioned, "it", "them"), plural(r.Unpartitioned, "it", "them"))
+	}
 	return err
+}
+
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
