@@ -76,21 +76,20 @@ func (c ClientConfig) WithDefaults() ClientConfig {
 	return c
 }
 
-// Validate reports what a Client cannot work without; each error names the
-// field and the fix.
+// Validate reports what a Client cannot work without, as FieldErrors.
 func (c ClientConfig) Validate() error {
-	var errs []error
-	if err := validateAPIBase("ClientConfig.APIBase", c.APIBase); err != nil {
-		errs = append(errs, err)
+	errs := FieldErrors{Prefix: "pathupdate: ClientConfig."}
+	if p := apiBaseProblem(c.APIBase); p != "" {
+		errs.Add("APIBase", "%s", p)
 	}
 	if c.Tokens == nil {
-		errs = append(errs, errors.New("pathupdate: ClientConfig.Tokens is nil: use NewStableTokenSource (or classic, static, file)"))
+		errs.Add("Tokens", "nil: use NewStableTokenSource (or classic, static, file), or TokenSourceConfig.New")
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("pathupdate: ClientConfig.Timeout is %v: use a positive duration or 0 for the default %v", c.Timeout, DefaultCallTimeout))
+		errs.Add("Timeout", "%v: use a positive duration or 0 for the default %v", c.Timeout, DefaultCallTimeout)
 	}
-	errs = append(errs, c.validateTransport()...)
-	return errors.Join(errs...)
+	c.validateTransport(&errs)
+	return errs.Err()
 }
 
 // Client calls logistics.updatePath, over HTTPS or through a cloud function

@@ -2,7 +2,6 @@ package retry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -43,6 +42,8 @@ const (
 	OpenInitialDefault  = time.Second
 	OpenMaxDefault      = 30 * time.Second
 	ProbeTimeoutDefault = time.Minute
+	// OpenMaxLimit bounds BreakerConfig.OpenMax.
+	OpenMaxLimit = 24 * time.Hour
 	// MinuteQuotaJitter bounds the random delay added after the next minute
 	// starts when WeChat answers 45011, so that many workers do not all
 	// probe in the same millisecond.
@@ -94,22 +95,28 @@ func (c BreakerConfig) WithDefaults() BreakerConfig {
 	return c
 }
 
-// Validate checks a config after WithDefaults.
+// Validate checks a config after WithDefaults and reports every field
+// that cannot work as a pathupdate.FieldError.
 func (c BreakerConfig) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "retry: BreakerConfig."}
 	if c.Threshold < 1 {
-		errs = append(errs, fmt.Errorf("retry: BreakerConfig.Threshold is %d: set it to 1 or more (default %d)", c.Threshold, ThresholdDefault))
+		errs.Add("Threshold", "%d: use at least 1 (default %d)", c.Threshold, ThresholdDefault)
 	}
 	if c.OpenInitial <= 0 {
-		errs = append(errs, fmt.Errorf("retry: BreakerConfig.OpenInitial is %s: set it above 0 (default %s)", c.OpenInitial, OpenInitialDefault))
+		errs.Add("OpenInitial", "%s: use a positive duration (default %s)", c.OpenInitial, OpenInitialDefault)
 	}
-	if c.OpenMax < c.OpenInitial {
-		errs = append(errs, fmt.Errorf("retry: BreakerConfig.OpenMax %s is below OpenInitial %s: raise it (default %s)", c.OpenMax, c.OpenInitial, OpenMaxDefault))
+	switch {
+	case c.OpenMax < c.OpenInitial:
+		errs.Add("OpenMax", "%s is below OpenInitial %s: raise it (default %s)", c.OpenMax, c.OpenInitial, OpenMaxDefault)
+	case c.OpenMax > OpenMaxLimit:
+		// WeChat's longest quota is a day (45009); an open period beyond
+		// it would pause delivery for longer than any answer asks for.
+		errs.Add("OpenMax", "%s: use at most %s (default %s)", c.OpenMax, OpenMaxLimit, OpenMaxDefault)
 	}
 	if c.ProbeTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("retry: BreakerConfig.ProbeTimeout is %s: set it above 0 (default %s)", c.ProbeTimeout, ProbeTimeoutDefault))
+		errs.Add("ProbeTimeout", "%s: use a positive duration (default %s)", c.ProbeTimeout, ProbeTimeoutDefault)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Breaker pauses all calls while the API fails for every event, and lets
@@ -143,8 +150,9 @@ type transition struct {
 }
 
 // NewBreaker returns a closed breaker. It applies WithDefaults and panics if
-// the result does not Validate: a config is checked where it is read, and a
-// bad one reaching here is a programming error.
+// the result does not Validate: whoever builds a BreakerConfig from
+// settings validates it first (worker.Config.Validate covers its Breaker),
+// so a bad one reaching here is a programming error.
 func NewBreaker(cfg BreakerConfig) *Breaker {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {

@@ -1,11 +1,12 @@
 package retry
 
 import (
-	"errors"
-	"fmt"
+	"math"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
 // Policy defaults.
@@ -15,6 +16,9 @@ const (
 	MultiplierDefault          = 2.0
 	RandomizationFactorDefault = 0.5
 	MaxAttemptsDefault         = 10
+	// MaxIntervalLimit bounds Policy.MaxInterval: an event retried more
+	// than a day later is better dead-lettered and replayed.
+	MaxIntervalLimit = 24 * time.Hour
 )
 
 // NoJitter as Policy.RandomizationFactor turns jitter off (0 means the
@@ -62,25 +66,32 @@ func (p Policy) WithDefaults() Policy {
 	return p
 }
 
-// Validate checks a policy after WithDefaults.
+// Validate checks a policy after WithDefaults and reports every field
+// that cannot work as a pathupdate.FieldError.
 func (p Policy) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "retry: Policy."}
 	if p.InitialInterval <= 0 {
-		errs = append(errs, fmt.Errorf("retry: Policy.InitialInterval is %s: set it above 0 (default %s)", p.InitialInterval, InitialIntervalDefault))
+		errs.Add("InitialInterval", "%s: use a positive duration (default %s)", p.InitialInterval, InitialIntervalDefault)
 	}
-	if p.MaxInterval < p.InitialInterval {
-		errs = append(errs, fmt.Errorf("retry: Policy.MaxInterval %s is below InitialInterval %s: raise it (default %s)", p.MaxInterval, p.InitialInterval, MaxIntervalDefault))
+	switch {
+	case p.MaxInterval < p.InitialInterval:
+		errs.Add("MaxInterval", "%s is below InitialInterval %s: raise it (default %s)", p.MaxInterval, p.InitialInterval, MaxIntervalDefault)
+	case p.MaxInterval > MaxIntervalLimit:
+		// Jitter stretches a delay by up to 1+RandomizationFactor: far
+		// beyond this it overflows into a negative delay.
+		errs.Add("MaxInterval", "%s: use at most %s (default %s)", p.MaxInterval, MaxIntervalLimit, MaxIntervalDefault)
 	}
-	if p.Multiplier < 1 {
-		errs = append(errs, fmt.Errorf("retry: Policy.Multiplier is %g: set it to 1 or more (default %g)", p.Multiplier, MultiplierDefault))
+	// NaN and infinities compare false with everything: name them.
+	if !(p.Multiplier >= 1) || math.IsInf(p.Multiplier, 0) {
+		errs.Add("Multiplier", "%g: use a finite number of 1 or more (default %g)", p.Multiplier, MultiplierDefault)
 	}
-	if p.RandomizationFactor >= 1 {
-		errs = append(errs, fmt.Errorf("retry: Policy.RandomizationFactor is %g: set it below 1, or NoJitter (default %g)", p.RandomizationFactor, RandomizationFactorDefault))
+	if !(p.RandomizationFactor < 1) || math.IsInf(p.RandomizationFactor, 0) {
+		errs.Add("RandomizationFactor", "%g: use a number below 1, or NoJitter (default %g)", p.RandomizationFactor, RandomizationFactorDefault)
 	}
 	if p.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("retry: Policy.MaxAttempts is %d: set it to 1 or more (default %d)", p.MaxAttempts, MaxAttemptsDefault))
+		errs.Add("MaxAttempts", "%d: use at least 1 (default %d)", p.MaxAttempts, MaxAttemptsDefault)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // NewBackOff returns the delay sequence for one held event. The budget is

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -68,16 +67,17 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports what Metrics cannot work without, naming the field.
+// Validate reports what Metrics cannot work without, as
+// pathupdate.FieldErrors.
 func (c Config) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "metrics: Config."}
 	if c.Registry == nil {
-		errs = append(errs, errors.New("metrics: Config.Registry is nil: pass prometheus.NewRegistry() (the global registry is never used)"))
+		errs.Add("Registry", "nil: pass prometheus.NewRegistry() (the global registry is never used)")
 	}
 	if c.LagTimeout < 0 {
-		errs = append(errs, fmt.Errorf("metrics: Config.LagTimeout is %s: use a positive duration or 0 for the default %s", c.LagTimeout, LagTimeoutDefault))
+		errs.Add("LagTimeout", "%s: use a positive duration or 0 for the default %s", c.LagTimeout, LagTimeoutDefault)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Metrics holds a worker's collectors. It implements worker.Observer; its
