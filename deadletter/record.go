@@ -15,7 +15,7 @@ import (
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
-// Reasons an event is dead-lettered (CONTRACT.md "Delivery semantics").
+// Reasons an event is dead-lettered (docs/contract.md "Delivery").
 const (
 	ReasonRejected         = "rejected"          // WeChat refused this event (40199, 9300507, ...)
 	ReasonInvalidEvent     = "invalid_event"     // the message breaks the wire-format rules

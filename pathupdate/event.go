@@ -59,7 +59,7 @@ func (t ActionType) name() string {
 	return ""
 }
 
-// Limits of the wire format (CONTRACT.md "The event"). Characters are
+// Limits of the wire format (docs/contract.md "The event"). Characters are
 // Unicode code points (runes), not bytes.
 const (
 	MaxTokenLen     = 256  // characters of token
@@ -119,7 +119,7 @@ const (
 	fieldActionMsg  = "action_msg"
 )
 
-// Validate checks the wire-format rules of CONTRACT.md and returns nil or an
+// Validate checks the wire-format rules of docs/contract.md and returns nil or an
 // *InvalidEventError for the first field (in wire order) that breaks one:
 // token 1..MaxTokenLen characters of valid UTF-8; waybill_id
 // 1..MaxWaybillIDLen characters of A-Z a-z 0-9 - _; action_time > 0 (Unix

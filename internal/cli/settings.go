@@ -15,7 +15,7 @@ import (
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
-// globalFlags are the settings every command shares (CONTRACT.md). Flags
+// globalFlags are the settings every command shares (docs/contract.md). Flags
 // override environment variables.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
