@@ -48,8 +48,9 @@ func DecodeEvent(data []byte) (Event, error) {
 		return Event{}, invalid("", "not a JSON object: got %s", JSONKind(data[i]))
 	}
 	var (
-		ev   Event
-		seen [slotCount]bool
+		ev       Event
+		seen     [slotCount]bool
+		problems [slotCount]*InvalidEventError // the first of each field
 	)
 	i = skipSpace(data, i+1)
 	for data[i] == '"' {
@@ -60,10 +61,8 @@ func DecodeEvent(data []byte) (Event, error) {
 		}
 		i = skipSpace(data, skipSpace(data, keyEnd)+1) // past the colon
 		end := skipValue(data, i)
-		if slot, ok := fieldSlot(key); ok {
-			if err := ev.set(slot, data[i:end], seen[slot]); err != nil {
-				return Event{}, err
-			}
+		if slot, ok := fieldSlot(key); ok && problems[slot] == nil {
+			problems[slot] = ev.set(slot, data[i:end], seen[slot])
 			seen[slot] = true
 		}
 		i = skipSpace(data, end)
@@ -71,13 +70,17 @@ func DecodeEvent(data []byte) (Event, error) {
 			i = skipSpace(data, i+1)
 		}
 	}
-	for slot, ok := range seen { // the first broken field in wire order
-		if !ok {
-			return Event{}, invalid(slotName(slot), "is missing")
+	for slot, ok := range seen { // every broken field, in wire order
+		switch {
+		case problems[slot] != nil:
+		case !ok:
+			problems[slot] = invalid(slotName(slot), "is missing")
+		default:
+			problems[slot] = ev.check(slot)
 		}
-		if err := ev.check(slot); err != nil {
-			return Event{}, err
-		}
+	}
+	if err := joinProblems(problems[:]); err != nil {
+		return Event{}, err
 	}
 	return ev, nil
 }
@@ -115,7 +118,7 @@ func slotName(slot int) string {
 
 // set stores one raw JSON value into its slot; dup says the slot was
 // already filled, in which case the two values must agree.
-func (e *Event) set(slot int, raw []byte, dup bool) error {
+func (e *Event) set(slot int, raw []byte, dup bool) *InvalidEventError {
 	name := slotName(slot)
 	var changed bool
 	switch slot {
@@ -141,7 +144,7 @@ func (e *Event) set(slot int, raw []byte, dup bool) error {
 		if slot == slotActionType {
 			// n == int64(ActionType(n)): no wrap-around where int is 32 bits.
 			if why != "" || n != int64(ActionType(n)) || !ActionType(n).Valid() {
-				return invalid(name, "%s is not a valid action type", clip(raw))
+				return invalid(name, "%s %s", clip(raw), actionTypeRule)
 			}
 			changed, e.ActionType = e.ActionType != ActionType(n), ActionType(n)
 		} else {
