@@ -32,13 +32,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // New builds the root command.
 func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
-	return &cli.Command{
+	root := &cli.Command{
 		Name:           "pathupdate",
 		Usage:          "deliver courier trace events from NATS JetStream to WeChat logistics.updatePath",
 		Reader:         stdin,
 		Writer:         stdout,
 		ErrWriter:      stderr,
-		Flags:          globalFlags(),
+		Flags:          append(globalFlags(), versionFlag()),
 		ExitErrHandler: func(context.Context, *cli.Command, error) {}, // Run prints and exits
 		Commands: []*cli.Command{
 			workerCommand(),
@@ -50,4 +50,6 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			statusCommand(),
 		},
 	}
+	finishCommands(root, root.Name) // usage.go: examples, usage errors, unknown commands
+	return root
 }

@@ -74,7 +74,7 @@ func filterOf(cmd *cli.Command) (deadletter.Filter, error) {
 		f.Since = t
 	}
 	if err := f.Validate(); err != nil {
-		return f, fmt.Errorf("--waybill: %w", err)
+		return f, flagNamed(err, filterGoNames) // goname.go
 	}
 	return f, nil
 }

@@ -65,7 +65,7 @@ func gatewayConfig(cmd *cli.Command, log zerolog.Logger, connected func() bool) 
 		return cfg, fmt.Errorf("the gateway needs a bearer token: set PATHUPDATE_GATEWAY_TOKEN or PATHUPDATE_GATEWAY_TOKEN_FILE "+
 			"(or --gateway-token / --gateway-token-file), at least %d characters, e.g. the output of `openssl rand -hex 32`", gateway.MinTokenLen)
 	}
-	return cfg, err
+	return cfg, flagNamed(err, gatewayGoNames)
 }
 
 // startGateway starts the gateway of the settings on nc (a connection the

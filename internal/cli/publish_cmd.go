@@ -34,10 +34,10 @@ func publishCommand() *cli.Command {
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "JSON lines file (- for stdin)"},
 			&cli.StringFlag{Name: "waybill", Usage: "waybill_id of one event"},
 			&cli.StringFlag{Name: "waybill-token", Usage: "token of one event (from the add_waybill event)"},
-			&cli.Int64Flag{Name: "action-time", Usage: "Unix seconds of one event (default: now)"},
+			&cli.Int64Flag{Name: "action-time", Usage: "Unix seconds of one event", DefaultText: "now"},
 			&cli.StringFlag{Name: "action-type", Usage: "action_type of one event (e.g. 100001)"},
 			&cli.StringFlag{Name: "action-msg", Usage: "action_msg of one event"},
-			&cli.StringFlag{Name: "msg-id", Usage: "Nats-Msg-Id of one event (default: the event's content id)"},
+			&cli.StringFlag{Name: "msg-id", Usage: "Nats-Msg-Id of one event", DefaultText: "the event's content id"},
 			&cli.IntFlag{Name: "max-pending", Value: pathupdate.DefaultMaxPending, Usage: "publishes awaiting their ack at once"},
 		},
 		Action: runPublish,
@@ -103,7 +103,7 @@ func runPublish(ctx context.Context, cmd *cli.Command) error {
 	}
 	p, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{MaxPending: cmd.Int("max-pending"), Logger: log})
 	if err != nil {
-		return err
+		return flagNamed(err, publisherGoNames)
 	}
 	out := cmd.Root().Writer
 	if oneEvent {

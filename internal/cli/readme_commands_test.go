@@ -186,11 +186,8 @@ func checkArgs(root *ucli.Command, args []string) []string {
 			path = append(path, sub)
 			continue
 		}
-		if len(cmd.Commands) > 0 && cmd.Action == nil {
-			problems = append(problems, "unknown command "+a+" of "+cmd.FullName())
-		}
-		if cmd == root {
-			problems = append(problems, "no command: "+a)
+		if len(cmd.Commands) > 0 { // a group takes commands, not arguments
+			problems = append(problems, "unknown command "+a+" of "+cmd.Name)
 		}
 	}
 	if cmd == root && !slices.ContainsFunc(args, func(a string) bool { return a == "--version" || a == "--help" || a == "-h" }) {

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"errors"
+	"reflect"
+	"regexp"
+	"strings"
+)
+
+// The packages' Validate errors name Go fields (Filter.Waybill,
+// Config.Token): right for a Go caller, wrong for someone who typed a
+// flag. Each command maps the names its errors can carry to its flags.
+var (
+	filterGoNames = map[string]string{
+		"Filter.Waybill": "--waybill", "Filter.Reason": "--reason", "Filter.ErrCode": "--errcode", "Filter.Since": "--since",
+	}
+	gatewayGoNames = map[string]string{
+		"Config.Token": "--gateway-token", "Config.Addr": "--gateway-addr",
+		"Config.MaxBodyBytes": "--gateway-max-body-bytes", "Config.MaxEvents": "--gateway-max-events",
+	}
+	publisherGoNames = map[string]string{"PublisherConfig.MaxPending": "--max-pending"}
+)
+
+// goName matches a qualified Go field name in an error text.
+var goName = regexp.MustCompile(`\b[A-Z][A-Za-z0-9]*\.[A-Z][A-Za-z0-9]*\b`)
+
+// flagNamed returns err with the Go field names of names replaced by their
+// flags; errors.Is and errors.As still see err. An error that carries its
+// field in a Field string (a typed field error) is mapped by that field
+// too, so a package may move from text to typed errors without the command
+// line noticing.
+func flagNamed(err error, names map[string]string) error {
+	if err == nil {
+		return nil
+	}
+	text := goName.ReplaceAllStringFunc(err.Error(), func(n string) string {
+		if flag, ok := names[n]; ok {
+			return flag
+		}
+		return n
+	})
+	if text == err.Error() {
+		if flag, problem, ok := typedField(err, names); ok {
+			text = flag + " " + problem
+		}
+	}
+	if text == err.Error() {
+		return err
+	}
+	return &flagNamedError{text: text, err: err}
+}
+
+// typedField finds, in err's chain, a struct with a string field Field
+// that names one of names (qualified, or its last part), and returns the
+// flag and the struct's Problem (or the error's own text).
+func typedField(err error, names map[string]string) (flag, problem string, ok bool) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		v := reflect.ValueOf(e)
+		for v.Kind() == reflect.Pointer && !v.IsNil() {
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			continue
+		}
+		f := v.FieldByName("Field")
+		if !f.IsValid() || f.Kind() != reflect.String {
+			continue
+		}
+		for goName, fl := range names {
+			if f.String() == goName || strings.HasSuffix(goName, "."+f.String()) {
+				problem = e.Error()
+				if p := v.FieldByName("Problem"); p.IsValid() && p.Kind() == reflect.String {
+					problem = p.String()
+				}
+				return fl, problem, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+type flagNamedError struct {
+	text string
+	err  error
+}
+
+func (e *flagNamedError) Error() string { return e.text }
+func (e *flagNamedError) Unwrap() error { return e.err }
