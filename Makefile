@@ -11,6 +11,11 @@ build:
 test:
 	$(GO) test ./...
 
+# The quick loop: -short skips the end-to-end tests (processes of the built
+# binary) and the tests that start a 3-node cluster.
+test-short:
+	$(GO) test -short ./...
+
 race:
 	$(GO) test -race -count=1 ./...
 

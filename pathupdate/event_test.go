@@ -145,6 +145,15 @@ func TestDecodeEventRejects(t *testing.T) {
 		{"invalid UTF-8 in msg", snake("action_msg", "\"ok \xff\xfe\""), "", "not valid UTF-8: bad byte at offset ..."},
 		{"invalid UTF-8 in unknown field", valid[:len(valid)-1] + ",\"x\":\"\xc3\"}", "", "not valid UTF-8: bad byte at offset ..."},
 
+		// Escaped lone UTF-16 surrogates: encoding/json would make them
+		// U+FFFD, an id no other language reproduces (docs/event-id.md).
+		{"lone high surrogate in msg", snake("action_msg", `"a\ud800b"`), "action_msg", loneSurrogate},
+		{"lone low surrogate in token", snake("token", `"SECRET\uDC00"`), "token", loneSurrogate},
+		{"high surrogate then a letter escape", camel("waybillId", `"\ud83d\u0041"`), "waybill_id", loneSurrogate},
+		{"high surrogate at the end", snake("action_msg", `"x\uD83D"`), "action_msg", loneSurrogate},
+		{"two high surrogates", snake("action_msg", `"\ud83d\ud83d\udce6"`), "action_msg", loneSurrogate},
+		{"escaped backslash before u", snake("action_msg", `"\\\ud800"`), "action_msg", loneSurrogate},
+
 		// Missing fields, in both spellings.
 		{"missing token", snake("token", "DROP"), "token", "is missing"},
 		{"missing waybill_id", snake("waybill_id", "DROP"), "waybill_id", "is missing"},
@@ -271,6 +280,29 @@ func TestDecodeEventReportsEveryProblem(t *testing.T) {
 				t.Errorf("error text reveals a token: %q", err.Error())
 			}
 		})
+	}
+}
+
+const loneSurrogate = "has an escaped lone UTF-16 surrogate (a \\uD800-\\uDFFF escape not in a high-low pair): it stands for no character"
+
+// Escapes that only look like surrogates, and real pairs, are accepted.
+func TestDecodeEventAcceptsSurrogatePairs(t *testing.T) {
+	t.Parallel()
+	valid := snake()
+	for _, msg := range []string{`"\ud83d\udce6"`, `"\uD83D\uDCE6 ok"`, `"\\ud800"`, `"\ufffd"`, `"a\\\\ud800"`} {
+		ev, err := DecodeEvent([]byte(snake("action_msg", msg)))
+		if err != nil {
+			t.Errorf("action_msg %s: %v", msg, err)
+			continue
+		}
+		var want string
+		_ = json.Unmarshal([]byte(msg), &want)
+		if ev.ActionMsg != want {
+			t.Errorf("action_msg %s decoded %q, want %q", msg, ev.ActionMsg, want)
+		}
+	}
+	if _, err := DecodeEvent([]byte(valid)); err != nil {
+		t.Fatal(err)
 	}
 }
 
