@@ -19,6 +19,15 @@ var (
 		"Config.MaxBodyBytes": "--gateway-max-body-bytes", "Config.MaxEvents": "--gateway-max-events",
 	}
 	publisherGoNames = map[string]string{"PublisherConfig.MaxPending": "--max-pending"}
+	// sandbox.Config.Faults reports its fields by their JSON names.
+	sandboxGoNames = map[string]string{
+		"Config.TokenTTL":                    "--token-ttl",
+		"Config.Faults: system_error_rate":   "--system-error-rate",
+		"Config.Faults: http_5xx_rate":       "--http-5xx-rate",
+		"Config.Faults: latency":             "--latency",
+		"Config.Faults: minute_quota":        "--minute-quota",
+		"Config.Orders has an empty waybill": "--orders-file has an empty waybill",
+	}
 )
 
 // goName matches a qualified Go field name in an error text.
@@ -33,7 +42,13 @@ func flagNamed(err error, names map[string]string) error {
 	if err == nil {
 		return nil
 	}
-	text := goName.ReplaceAllStringFunc(err.Error(), func(n string) string {
+	text := err.Error()
+	for phrase, flag := range names { // phrases first: "Config.Faults: latency"
+		if strings.Contains(phrase, " ") {
+			text = strings.ReplaceAll(text, phrase, flag)
+		}
+	}
+	text = goName.ReplaceAllStringFunc(text, func(n string) string {
 		if flag, ok := names[n]; ok {
 			return flag
 		}

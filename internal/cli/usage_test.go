@@ -120,7 +120,7 @@ func TestVersionFlag(t *testing.T) {
 }
 
 // goFieldName matches a Go field name as a package's Validate writes it.
-var goFieldName = regexp.MustCompile(`\b[A-Z][A-Za-z]*(Config|Filter|Options)\.[A-Z]`)
+var goFieldName = regexp.MustCompile(`\b[A-Z][A-Za-z]*(Config|Filter|Options)\.[A-Z]|\bConfig\.`)
 
 // No error the command line prints names a Go field (Config.Token,
 // Filter.Waybill): it names the flag the user typed.
@@ -136,6 +136,9 @@ func TestErrorsNameFlagsNotGoNames(t *testing.T) {
 		{[]string{"gateway", "--gateway-token", "short"}, "--gateway-token is 5 characters long"},
 		{[]string{"gateway", "--gateway-token", "0123456789abcdef 0123456789"}, "--gateway-token has a character at position 17"},
 		{[]string{"publish", "--max-pending", "-1"}, "--max-pending is -1"},
+		{[]string{"sandbox", "--addr", "127.0.0.1:0", "--system-error-rate", "2"}, "--system-error-rate 2: want a fraction"},
+		{[]string{"sandbox", "--addr", "127.0.0.1:0", "--latency", "-1s"}, "--latency -1s: want 0 or more"},
+		{[]string{"sandbox", "--addr", "127.0.0.1:0", "--token-ttl", "10ms"}, "--token-ttl is 10ms"},
 	} {
 		code, _, stderr := run(context.Background(), "", append(tt.args, "--nats-url", s.ClientURL())...)
 		if code == 0 {
