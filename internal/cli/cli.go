@@ -12,6 +12,10 @@ import (
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := New(stdin, stdout, stderr)
 	if len(args) > 0 {
+		if err := checkCommandWords(root, args[1:]); err != nil { // usage.go
+			io.WriteString(stderr, "pathupdate: "+err.Error()+"\n")
+			return exitUsageCode
+		}
 		if err := useSettings(root, args[1:]); err != nil { // the config file (config.go)
 			io.WriteString(stderr, "pathupdate: "+err.Error()+"\n")
 			return 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v3"
@@ -145,7 +146,12 @@ func groupAction(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Args().Len() == 0 {
 		return cli.ShowSubcommandHelp(cmd)
 	}
-	name := cmd.Args().First()
+	return unknownCommand(cmd, cmd.FullName(), cmd.Args().First())
+}
+
+// unknownCommand is the refusal of name where group cmd (fullName) wants
+// one of its commands.
+func unknownCommand(cmd *cli.Command, fullName, name string) error {
 	msg := fmt.Sprintf("unknown command %q", name)
 	var names []string
 	for _, sub := range subcommands(cmd) {
@@ -154,7 +160,59 @@ func groupAction(ctx context.Context, cmd *cli.Command) error {
 	if s := closest(name, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
-	return cli.Exit(fmt.Sprintf("%s\nusage: %s; %s --help lists the commands", msg, usageLine(cmd), cmd.FullName()), exitUsageCode)
+	return cli.Exit(fmt.Sprintf("%s\nusage: %s COMMAND [options]; %s --help lists the commands", msg, fullName, fullName), exitUsageCode)
+}
+
+// checkCommandWords finds a mistyped command before urfave/cli parses the
+// flags: it reads the flags after the first word as the group's own and
+// would report "unknown flag --file" for `pubilsh --file F`, hiding the
+// real mistake.
+func checkCommandWords(root *cli.Command, args []string) error {
+	cmd, fullName := root, root.Name
+	path := []*cli.Command{root}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return nil
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			fl := flagNamedIn(path, name)
+			if fl == nil {
+				return nil // an unknown flag: urfave/cli's parse says so
+			}
+			if !hasValue && takesValue(fl) {
+				i++ // its value
+			}
+			continue
+		}
+		sub := cmd.Command(a)
+		if sub == nil {
+			return unknownCommand(cmd, fullName, a)
+		}
+		if len(subcommands(sub)) == 0 {
+			return nil // a command's own arguments follow
+		}
+		cmd, fullName = sub, fullName+" "+sub.Name
+		path = append(path, sub)
+	}
+	return nil
+}
+
+func flagNamedIn(path []*cli.Command, name string) cli.Flag {
+	for _, c := range path {
+		for _, fl := range c.Flags {
+			if slices.Contains(fl.Names(), name) {
+				return fl
+			}
+		}
+	}
+	return nil
+}
+
+func takesValue(fl cli.Flag) bool {
+	d, ok := fl.(cli.DocGenerationFlag)
+	return !ok || d.TakesValue()
 }
 
 // subcommands are cmd's commands but the help command urfave/cli adds.

@@ -23,6 +23,9 @@ func TestUnknownCommandNamesTheClosest(t *testing.T) {
 	}{
 		{[]string{"wroker"}, `unknown command "wroker" (did you mean "worker"?)`},
 		{[]string{"deadletter", "lsit"}, `unknown command "lsit" (did you mean "list"?)`},
+		{[]string{"pubilsh", "--file", "x"}, `unknown command "pubilsh" (did you mean "publish"?)`},
+		{[]string{"--nats-url", "nats://x:4222", "--log-level", "warn", "stauts", "--json"}, `unknown command "stauts" (did you mean "status"?)`},
+		{[]string{"dl", "--log-level", "warn", "lst"}, `unknown command "lst" (did you mean "list"?)`},
 		{[]string{"dl", "replya"}, `unknown command "replya" (did you mean "replay"?)`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"` + "\n"},
 	} {
