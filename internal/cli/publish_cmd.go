@@ -20,7 +20,6 @@ import (
 const (
 	exitNotAcked = 1 // some publish was not acknowledged: retry those
 	exitInvalid  = 2 // some lines were invalid events and were not published
-	exitUsage    = 2 // flags that do not go together, or an invalid event from flags: nothing was published
 )
 
 func publishCommand() *cli.Command {
@@ -28,7 +27,8 @@ func publishCommand() *cli.Command {
 		Name:  "publish",
 		Usage: "publish one event from flags, or many as JSON lines from --file or stdin",
 		Description: "Exit status: 0 every event accepted (or a duplicate of one already accepted), 1 some publish was not\n" +
-			"acknowledged by JetStream (publish those again), 2 some lines were invalid events (not published).\n" +
+			"acknowledged by JetStream (publish those again), 2 some lines were invalid events (not published) or the\n" +
+			"flags were refused (nothing published). One event from flags or JSON lines from --file (or stdin): not both.\n" +
 			"The event's token flag is --waybill-token because --token is the NATS auth token, as in the nats CLI.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "JSON lines file (- for stdin)"},
@@ -69,10 +69,10 @@ func publishForm(cmd *cli.Command) (oneEvent bool, err error) {
 	case len(set) > 0 && cmd.IsSet("file"):
 		return false, cli.Exit(fmt.Sprintf("--file and %s do not go together: publish one event with "+
 			"--waybill, --waybill-token, --action-type and --action-msg, or many as JSON lines with --file (or stdin), "+
-			"each line a whole event", strings.Join(set, ", ")), exitUsage)
+			"each line a whole event", strings.Join(set, ", ")), exitUsageCode)
 	case len(set) > 0 && !cmd.IsSet("waybill"):
 		return false, cli.Exit(fmt.Sprintf("%s without --waybill: one event needs --waybill, --waybill-token, "+
-			"--action-type and --action-msg (JSON lines go to --file or stdin)", strings.Join(set, ", ")), exitUsage)
+			"--action-type and --action-msg (JSON lines go to --file or stdin)", strings.Join(set, ", ")), exitUsageCode)
 	}
 	return len(set) > 0, nil
 }
@@ -194,7 +194,7 @@ func eventFromFlags(cmd *cli.Command) (pathupdate.Event, error) {
 		problems = append(problems, typeProblem)
 	}
 	if len(problems) > 0 {
-		return ev, cli.Exit("invalid event: "+pathupdate.MaskPhones(strings.Join(problems, "; ")), exitUsage)
+		return ev, cli.Exit("invalid event: "+pathupdate.MaskPhones(strings.Join(problems, "; ")), exitUsageCode)
 	}
 	return ev, nil
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // exitUsageCode is the exit status of a command line that is refused as
-// written (an unknown command or flag, a flag value of the wrong type):
-// nothing was done.
+// written (an unknown command or flag, a flag value of the wrong type,
+// flags that do not go together): nothing was done.
 const exitUsageCode = 2
 
 // examples are the Examples section of each command's help, by full
