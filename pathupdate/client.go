@@ -177,6 +177,16 @@ func (c *Client) UpdatePath(ctx context.Context, ev Event) Outcome {
 	return o
 }
 
+// Probe checks, without calling updatePath, that the client could call it
+// now: it gets an access_token from the source (cached, or fetched). A nil
+// error means one is at hand; otherwise the error is the source's, a
+// *TokenError whose Kind says whether waiting can help (ConfigBroken:
+// WeChat refuses the app's credentials, a human must act).
+func (c *Client) Probe(ctx context.Context) error {
+	_, err := c.cfg.Tokens.Token(ctx)
+	return err
+}
+
 // attempt makes one call with a token from the source; tok is the token
 // used, "" when none was had.
 func (c *Client) attempt(ctx context.Context, body []byte) (Outcome, Secret) {

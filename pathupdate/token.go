@@ -161,6 +161,28 @@ func (e *TokenError) Kind() Kind {
 	return ConfigBroken
 }
 
+// Fix says, for a person, what to change when WeChat refuses the app's
+// credentials or account (Kind ConfigBroken); "" for other errors. It names
+// the settings by their command-line flags and environment variables.
+func (e *TokenError) Fix() string {
+	if e.Kind() != ConfigBroken {
+		return ""
+	}
+	switch e.ErrCode {
+	case ErrcodeInvalidAppID:
+		return "WeChat does not know the AppID: check --appid (WECHAT_APPID)"
+	case ErrcodeInvalidSecret:
+		return "WeChat refuses the AppSecret for this AppID: check --appid and --appsecret / --appsecret-file (WECHAT_APPID, WECHAT_APPSECRET, WECHAT_APPSECRET_FILE)"
+	case ErrcodeIPNotWhitelisted:
+		return "this machine's outbound IP is not on the account's API IP whitelist: add it in the WeChat platform (Development > Basic configuration)"
+	case ErrcodeSecretFrozen:
+		return "the AppSecret is frozen: an administrator must unfreeze it in the WeChat platform"
+	case ErrcodeAPIUnauthorized:
+		return "the account is not authorised for this API: check the account's permissions in the WeChat platform"
+	}
+	return "WeChat refuses the app's credentials: check --appid and --appsecret / --appsecret-file (WECHAT_APPID, WECHAT_APPSECRET, WECHAT_APPSECRET_FILE) and the account's API IP whitelist"
+}
+
 // refreshMargin is how long before expiry a token of the given lifetime is
 // refetched: RefreshBefore, but at most half the lifetime.
 func refreshMargin(refreshBefore, lifetime time.Duration) time.Duration {

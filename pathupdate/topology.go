@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"slices"
 	"strconv"
@@ -156,6 +157,28 @@ func traceTransformDestination(partitions int) string {
 // the server keeps the destination as given, spacing included.
 var partitionsInDestination = regexp.MustCompile(
 	`^\{\{\s*partition\(\s*(\d+)\s*,\s*1\s*\)\s*\}\}\.` + regexp.QuoteMeta(TraceSubjectPrefix) + `\{\{\s*wildcard\(\s*1\s*\)\s*\}\}$`)
+
+// UnpartitionedFilter matches what the trace stream stores without a
+// partition: a publish to a subject with a literal wildcard token
+// (logistics.trace.* or logistics.trace.>) matches the stream but not its
+// subject transform, so it keeps its own subject. Partition subjects start
+// with the partition number and never match it.
+const UnpartitionedFilter = TraceSubjectPrefix + ">"
+
+// PartitionOf is the partition the trace stream stores waybillID's events
+// in when it has the given partition count: the server's
+// {{partition(n,1)}}, FNV-32a of the waybill id modulo n.
+func PartitionOf(waybillID string, partitions int) int {
+	h := fnv.New32a()
+	h.Write([]byte(waybillID))
+	return int(h.Sum32() % uint32(partitions))
+}
+
+// StoredTraceSubject is the subject the trace stream stores waybillID's
+// events under.
+func StoredTraceSubject(waybillID string, partitions int) string {
+	return strconv.Itoa(PartitionOf(waybillID, partitions)) + "." + TraceSubjectPrefix + waybillID
+}
 
 // PartitionFilter is the consumer filter subject of partition p, 0 <= p <
 // Partitions: "<p>.logistics.trace.*".

@@ -6,68 +6,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-
-	"github.com/pathupdate/pathupdate/pathupdate"
 )
-
-// Action is what the worker does with the event after one call.
-type Action int
-
-const (
-	// Ack: WeChat took the event.
-	Ack Action = iota + 1
-	// DeadLetter: set the event aside in the dead-letter stream with
-	// Decision.Reason, then ack the original.
-	DeadLetter
-	// Retry: call again after Decision.Delay; later events of the waybill
-	// wait behind it.
-	Retry
-	// Pause: the failure is not the event's (token, credentials, quota):
-	// keep the event, spend none of its budget, and wait for the Breaker.
-	Pause
-)
-
-func (a Action) String() string {
-	switch a {
-	case Ack:
-		return "ack"
-	case DeadLetter:
-		return "dead_letter"
-	case Retry:
-		return "retry"
-	case Pause:
-		return "pause"
-	}
-	return fmt.Sprintf("action(%d)", int(a))
-}
-
-// Dead-letter reasons, as they appear in dead-letter headers, `deadletter
-// list --reason` and metrics labels.
-const (
-	ReasonRejected         = "rejected"          // WeChat refused the event
-	ReasonInvalidEvent     = "invalid_event"     // the event breaks the wire format; decided by the worker before any call
-	ReasonRetriesExhausted = "retries_exhausted" // the event failed on its own MaxAttempts times
-)
-
-// Decision is the answer of Policy.Decide.
-type Decision struct {
-	Action Action
-	// Reason is the dead-letter reason when Action is DeadLetter
-	// (ReasonRejected or ReasonRetriesExhausted), empty otherwise.
-	Reason string
-	// Delay is how long to wait before the next call when Action is Retry.
-	Delay time.Duration
-}
-
-func (d Decision) String() string {
-	switch d.Action {
-	case DeadLetter:
-		return "dead_letter: " + d.Reason
-	case Retry:
-		return "retry in " + d.Delay.String()
-	}
-	return d.Action.String()
-}
 
 // Policy defaults.
 const (
@@ -156,38 +95,4 @@ func (p Policy) NewBackOff() backoff.BackOff {
 		backoff.WithRandomizationFactor(max(0, p.RandomizationFactor)),
 		backoff.WithMaxElapsedTime(0),
 	)
-}
-
-// Decide maps the outcome of one call to what the worker does next.
-//
-// attempts is the number of this event's attempts that failed on their own
-// (Breaker.Record said counted), including the one o describes. Failures
-// while the breaker was open or that opened it are not the event's and are
-// left out by the caller. b is the event's backoff from NewBackOff; Decide
-// draws from it only when the answer is Retry. A nil b gives the first
-// interval.
-func (p Policy) Decide(o pathupdate.Outcome, attempts int, b backoff.BackOff) Decision {
-	p = p.WithDefaults()
-	switch o.Kind {
-	case pathupdate.Delivered:
-		return Decision{Action: Ack}
-	case pathupdate.Rejected:
-		return Decision{Action: DeadLetter, Reason: ReasonRejected}
-	case pathupdate.TokenInvalid, pathupdate.ConfigBroken, pathupdate.Throttled:
-		return Decision{Action: Pause}
-	}
-	// Transient, and any Kind this package does not know: retrying within
-	// the budget can neither lose the event nor loop forever.
-	if attempts >= p.MaxAttempts {
-		return Decision{Action: DeadLetter, Reason: ReasonRetriesExhausted}
-	}
-	if b == nil {
-		b = p.NewBackOff()
-	}
-	d := b.NextBackOff()
-	if d == backoff.Stop {
-		// A caller-supplied BackOff with its own limit has spoken.
-		return Decision{Action: DeadLetter, Reason: ReasonRetriesExhausted}
-	}
-	return Decision{Action: Retry, Delay: d}
 }

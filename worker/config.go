@@ -58,6 +58,9 @@ type Config struct {
 	// Observer is told about calls, retries, settlements and the breaker,
 	// for metrics. Default NopObserver.
 	Observer Observer
+	// History, when set, gets a record of every delivery, dead letter and
+	// retry (package history). Default none.
+	History HistoryWriter
 	// Logger receives one line per delivery failure and lifecycle events.
 	Logger zerolog.Logger
 	// Now is the clock. Default time.Now.

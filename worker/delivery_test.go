@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -75,7 +76,7 @@ func TestDeadLettersOnlyWhatWeChatRejects(t *testing.T) {
 	for _, r := range b.deadLetters(t) {
 		key := r.Reason
 		switch r.Reason {
-		case retry.ReasonRejected:
+		case deadletter.ReasonRejected:
 			if r.ErrCode != pathupdate.ErrcodeWaybillNotFound && r.ErrCode != pathupdate.ErrcodeIncorrectToken {
 				t.Fatalf("rejected dead letter with errcode %d", r.ErrCode)
 			}
@@ -87,7 +88,7 @@ func TestDeadLettersOnlyWhatWeChatRejects(t *testing.T) {
 			if _, err := pathupdate.DecodeEvent(r.Event); err != nil {
 				t.Fatalf("rejected dead letter does not carry the original event: %v", err)
 			}
-		case retry.ReasonInvalidEvent:
+		case deadletter.ReasonInvalidEvent:
 			if r.WaybillID != "GOOD0000" || r.ErrMsg == "" {
 				t.Fatalf("invalid_event dead letter %+v: want waybill GOOD0000 and a reason", r)
 			}

@@ -274,6 +274,9 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		if err := hs.Handler().AddCheck(health.BreakerClosed(w.BreakerState)); err != nil {
 			return err
 		}
+		if err := hs.Handler().AddCheck(health.Credentials(w.Credentials)); err != nil {
+			return err
+		}
 		if err := hs.Handler().AddCheck(health.Consuming(w.Consuming)); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/worker"
@@ -196,7 +197,7 @@ func (m *Metrics) Settled(s worker.Settlement) {
 		return
 	}
 	m.events.WithLabelValues("dead_lettered", reasonLabel(s.Reason)).Inc()
-	if s.Reason == retry.ReasonInvalidEvent {
+	if s.Reason == deadletter.ReasonInvalidEvent {
 		m.invalid.Inc()
 	}
 }
