@@ -3,13 +3,18 @@
 GO ?= go
 BIN := bin/pathupdate
 
-.PHONY: build test race lint fuzz demo sandbox worker cluster clean check
+.PHONY: build test test-short race lint fuzz fuzz-targets demo sandbox worker cluster clean check
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pathupdate
 
 test:
 	$(GO) test ./...
+
+# The quick loop: -short skips the end-to-end tests (processes of the built
+# binary) and the tests that start a 3-node cluster.
+test-short:
+	$(GO) test -short ./...
 
 race:
 	$(GO) test -race -count=1 ./...
@@ -19,17 +24,19 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# Runs each fuzz target for FUZZTIME (the seed corpora also run in `make test`).
+# Runs every fuzz target for FUZZTIME (the seed corpora also run in `make test`).
+# The targets come from the code (`go test -list`), so a new one cannot be
+# left out; `make fuzz-targets` prints them as "package target" lines.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecodeEvent -fuzztime=$(FUZZTIME) ./pathupdate/
-	$(GO) test -run='^$$' -fuzz=FuzzFromHeaders -fuzztime=$(FUZZTIME) ./deadletter/
-	$(GO) test -run='^$$' -fuzz=FuzzParseFilterValues -fuzztime=$(FUZZTIME) ./deadletter/
-	$(GO) test -run='^$$' -fuzz=FuzzUpdatePathAnswer -fuzztime=$(FUZZTIME) ./pathupdate/
-	$(GO) test -run='^$$' -fuzz=FuzzParseBody -fuzztime=$(FUZZTIME) ./gateway/
-	$(GO) test -run='^$$' -fuzz=FuzzParseConfig -fuzztime=$(FUZZTIME) ./internal/cli/
-	$(GO) test -run='^$$' -fuzz=FuzzLoadOrders -fuzztime=$(FUZZTIME) ./sandbox/
-	$(GO) test -run='^$$' -fuzz=FuzzFaultsJSON -fuzztime=$(FUZZTIME) ./sandbox/
+	@set -e; targets=$$($(MAKE) -s fuzz-targets); test -n "$$targets"; \
+	echo "$$targets" | while read -r pkg target; do \
+		echo "== $$target ($$pkg)"; \
+		$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) "$$pkg" </dev/null; \
+	done
+
+fuzz-targets:
+	@$(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { t[n++] = $$1 } /^ok / { for (i = 0; i < n; i++) print $$2, t[i]; n = 0 }'
 
 demo:
 	$(GO) run ./cmd/pathupdate demo

@@ -9,7 +9,7 @@ import (
 )
 
 // RecordJSON is a dead letter as `pathupdate deadletter list --json`
-// prints it, one object a line (CONTRACT.md). Times are RFC 3339 in UTC;
+// prints it, one object a line (docs/contract.md). Times are RFC 3339 in UTC;
 // absent times are left out.
 type RecordJSON struct {
 	Seq             uint64     `json:"seq"`

@@ -84,7 +84,7 @@ var hostileCases = []hostileCase{
 	{name: "action_time a string", payload: func(w string, _ int) []byte { return body(w, "action_time", `"1767225600"`) }, why: "action_time must be a JSON number, got a string"},
 	{name: "action_time fractional", payload: func(w string, _ int) []byte { return body(w, "action_time", "1767225600.5") }, why: "action_time 1767225600.5 is not a whole number"},
 	{name: "action_time negative", payload: func(w string, _ int) []byte { return body(w, "action_time", "-5") }, why: "action_time -5 is not positive"},
-	{name: "action_type unknown", payload: func(w string, _ int) []byte { return body(w, "action_type", "999999") }, why: "action_type 999999 is not a valid action type", core: true},
+	{name: "action_type unknown", payload: func(w string, _ int) []byte { return body(w, "action_type", "999999") }, why: "action_type 999999 is not one of 100001,", core: true},
 	{name: "action_msg null", payload: func(w string, _ int) []byte { return body(w, "action_msg", "null") }, why: "action_msg must be a JSON string, got null"},
 	{name: "action_msg missing", payload: func(w string, _ int) []byte { return body(w, "action_msg", "") }, why: "action_msg is missing"},
 	{name: "token missing", payload: func(w string, _ int) []byte { return body(w, "token", "") }, why: "token is missing", core: true},

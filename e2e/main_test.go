@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,11 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() { // `make test-short`: the quick loop skips whole processes and clusters
+		fmt.Println("e2e: skipped under -short (runs the built binary as processes)")
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "pathupdate-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -106,8 +106,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*Response, *req
 	resp.cause = h.publish(r.Context(), items, results)
 	resp.count()
 	if resp.Failed > 0 {
-		resp.Error = fmt.Sprintf("%d events were not published: %v; send the events marked failed again after Retry-After "+
-			"(an event sent again with the same msg_id is stored once)", resp.Failed, resp.cause)
+		what := fmt.Sprintf("%d events were", resp.Failed)
+		if resp.Failed == 1 {
+			what = "1 event was"
+		}
+		resp.Error = fmt.Sprintf("%s not published: %v; send the events marked failed again after Retry-After "+
+			"(an event sent again with the same msg_id is stored once)", what, resp.cause)
 	}
 	return resp, nil
 }

@@ -240,7 +240,7 @@ func TestMixedArray(t *testing.T) {
 	// another waybill, published concurrently, anywhere among them.
 	want := []gateway.Result{
 		{Index: 0, Status: gateway.StatusAccepted, MsgID: ev(a1).ID()},
-		{Index: 1, Status: gateway.StatusInvalid, Error: "invalid event: action_type 300001 is not a valid action type"},
+		{Index: 1, Status: gateway.StatusInvalid, Error: "invalid event: action_type 300001 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"},
 		{Index: 2, Status: gateway.StatusDuplicate, MsgID: ev(a1).ID()},
 		{Index: 3, Status: gateway.StatusAccepted, MsgID: ev(bCamel).ID()},
 		{Index: 4, Status: gateway.StatusInvalid, Error: "invalid event: not a JSON object: got a number"},
@@ -288,7 +288,7 @@ func TestAllInvalid(t *testing.T) {
 		t.Fatalf("answer %d, want 422: %s", r.code, r.body)
 	}
 	got := r.results(t)
-	if got.Invalid != 2 || got.Results[0].Error != "invalid event: token is missing" ||
+	if got.Invalid != 2 || got.Results[0].Error != "invalid event: token is missing; action_time is missing; action_type is missing; action_msg is missing" ||
 		got.Results[1].Error != "invalid event: not a JSON object: got an array" {
 		t.Fatalf("results %+v", got)
 	}

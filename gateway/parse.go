@@ -100,7 +100,8 @@ func splitArray(body []byte, maxEvents int) ([]json.RawMessage, *requestError) {
 }
 
 // decodeItem decodes one event and its optional msg_id (or msgId) field.
-// msgID is "" when the event gives none.
+// msgID is "" when the event gives none (no field, or null); an empty
+// string is refused.
 func decodeItem(raw []byte) (ev pathupdate.Event, msgID string, err error) {
 	ev, err = pathupdate.DecodeEvent(raw)
 	if err != nil {
@@ -120,6 +121,12 @@ func decodeItem(raw []byte) (ev pathupdate.Event, msgID string, err error) {
 		var s string
 		if json.Unmarshal(v, &s) != nil {
 			return ev, "", fmt.Errorf("invalid msg_id: %s must be a JSON string, got %s", key, pathupdate.JSONKind(v[0]))
+		}
+		if s == "" {
+			// Not "use the content id": an empty id is more likely a
+			// template that produced nothing than a choice. null or no
+			// field asks for the content id (docs/openapi/gateway.yaml).
+			return ev, "", fmt.Errorf("invalid msg_id: %s is empty: leave the field out (or null) for the event's content id", key)
 		}
 		if found != "" && s != msgID {
 			return ev, "", errors.New("invalid msg_id: msg_id and msgId are both given with different values: give one")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -22,6 +23,10 @@ const (
 	ActionOrderCancelled  ActionType = 400001 // 异常阶段-订单取消
 	ActionOrderHeldUp     ActionType = 400002 // 异常阶段-订单滞留
 )
+
+// actionTypeRule ends the message about a wrong action_type: it lists what
+// is accepted, so a producer need not look it up.
+const actionTypeRule = "is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"
 
 // Valid reports whether t is one of the nine action types WeChat accepts.
 func (t ActionType) Valid() bool { return t.name() != "" }
@@ -59,7 +64,7 @@ func (t ActionType) name() string {
 	return ""
 }
 
-// Limits of the wire format (CONTRACT.md "The event"). Characters are
+// Limits of the wire format (docs/contract.md "The event"). Characters are
 // Unicode code points (runes), not bytes.
 const (
 	MaxTokenLen     = 256  // characters of token
@@ -75,21 +80,47 @@ var ErrInvalidEvent = errors.New("invalid event")
 // InvalidEventError is the one error type DecodeEvent and Validate return.
 // It matches ErrInvalidEvent with errors.Is. Its text never contains the
 // token (a credential-like value from WeChat): only the token's length.
+//
+// An event that breaks several rules gets one error naming them all, the
+// first in Field and Rule and the others, in wire order, in More, so that
+// a producer fixes an event in one round instead of one problem a try.
 type InvalidEventError struct {
 	// Field is the snake_case name of the offending field ("token",
 	// "waybill_id", "action_time", "action_type", "action_msg") whichever
 	// spelling the input used, or "" when the document as a whole is wrong.
 	Field string
 	// Rule is the English rest of the sentence, e.g. "is missing" or
-	// "300001 is not a valid action type". For people, not for branching.
+	// "300001 is not one of 100001, ...". For people, not for branching.
 	Rule string
+	// More holds the problems of further fields, in wire order; each has
+	// Field and Rule set and no More of its own. Empty when only one field
+	// is wrong, and always when the document as a whole is.
+	More []InvalidEventError
 }
 
 func (e *InvalidEventError) Error() string {
-	if e.Field == "" {
-		return "invalid event: " + e.Rule
+	var b strings.Builder
+	b.WriteString("invalid event: ")
+	e.writeProblem(&b)
+	for i := range e.More {
+		b.WriteString("; ")
+		e.More[i].writeProblem(&b)
 	}
-	return "invalid event: " + e.Field + " " + e.Rule
+	return b.String()
+}
+
+func (e *InvalidEventError) writeProblem(b *strings.Builder) {
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteByte(' ')
+	}
+	b.WriteString(e.Rule)
+}
+
+// Problems returns every problem of the event, the first one (Field and
+// Rule) included, each without More.
+func (e *InvalidEventError) Problems() []InvalidEventError {
+	return append([]InvalidEventError{{Field: e.Field, Rule: e.Rule}}, e.More...)
 }
 
 // Unwrap makes errors.Is(err, ErrInvalidEvent) true.
@@ -97,6 +128,25 @@ func (e *InvalidEventError) Unwrap() error { return ErrInvalidEvent }
 
 func invalid(field, format string, args ...any) *InvalidEventError {
 	return &InvalidEventError{Field: field, Rule: fmt.Sprintf(format, args...)}
+}
+
+// joinProblems makes one error of the problems of several fields (nil
+// entries skipped), or returns nil when there are none.
+func joinProblems(problems []*InvalidEventError) error {
+	var first *InvalidEventError
+	for _, p := range problems {
+		switch {
+		case p == nil:
+		case first == nil:
+			first = &InvalidEventError{Field: p.Field, Rule: p.Rule}
+		default:
+			first.More = append(first.More, InvalidEventError{Field: p.Field, Rule: p.Rule})
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return first
 }
 
 // Event is one trace step of one waybill: exactly the HTTPS request body of
@@ -119,22 +169,21 @@ const (
 	fieldActionMsg  = "action_msg"
 )
 
-// Validate checks the wire-format rules of CONTRACT.md and returns nil or an
-// *InvalidEventError for the first field (in wire order) that breaks one:
-// token 1..MaxTokenLen characters of valid UTF-8; waybill_id
+// Validate checks the wire-format rules of docs/contract.md and returns nil
+// or one *InvalidEventError naming every field (in wire order) that breaks
+// one: token 1..MaxTokenLen characters of valid UTF-8; waybill_id
 // 1..MaxWaybillIDLen characters of A-Z a-z 0-9 - _; action_time > 0 (Unix
 // seconds); action_type one of the nine constants; action_msg
 // 1..MaxActionMsgLen characters of valid UTF-8.
 func (e Event) Validate() error {
+	var problems [slotCount]*InvalidEventError
 	for slot := range slotCount {
-		if err := e.check(slot); err != nil {
-			return err
-		}
+		problems[slot] = e.check(slot)
 	}
-	return nil
+	return joinProblems(problems[:])
 }
 
-func (e Event) check(slot int) error {
+func (e Event) check(slot int) *InvalidEventError {
 	switch slot {
 	case slotToken:
 		return checkText(fieldToken, e.Token, MaxTokenLen)
@@ -146,7 +195,7 @@ func (e Event) check(slot int) error {
 		}
 	case slotActionType:
 		if !e.ActionType.Valid() {
-			return invalid(fieldActionType, "%d is not a valid action type", int64(e.ActionType))
+			return invalid(fieldActionType, "%d %s", int64(e.ActionType), actionTypeRule)
 		}
 	case slotActionMsg:
 		return checkText(fieldActionMsg, e.ActionMsg, MaxActionMsgLen)
@@ -156,7 +205,7 @@ func (e Event) check(slot int) error {
 
 // checkText says only lengths, never the value: for the token that is the
 // point (it is a credential), for action_msg it keeps errors short.
-func checkText(field, s string, max int) error {
+func checkText(field, s string, max int) *InvalidEventError {
 	if s == "" {
 		return invalid(field, "is empty")
 	}
@@ -174,7 +223,7 @@ func checkText(field, s string, max int) error {
 func ValidWaybillID(s string) bool { return checkWaybillID(s) == nil }
 
 // checkWaybillID: the id becomes a NATS subject token, hence the alphabet.
-func checkWaybillID(s string) error {
+func checkWaybillID(s string) *InvalidEventError {
 	if s == "" {
 		return invalid(fieldWaybillID, "is empty")
 	}

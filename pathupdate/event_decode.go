@@ -22,9 +22,11 @@ import (
 // JSON numbers (a null is a wrong type, not a missing field). action_time
 // and action_type accept any JSON number that denotes a whole number in
 // int64 range, so 1700000000, 1.7e9 and 1700000000.0 are the same; 1.5 is
-// rejected. A lone UTF-16 surrogate escape ("\ud800") decodes to U+FFFD, as
-// in encoding/json. Every error is an *InvalidEventError matching
-// ErrInvalidEvent.
+// rejected. A string of an event field with an escaped lone UTF-16
+// surrogate ("\ud800" not followed by a low surrogate, or "\udc00" alone)
+// is rejected, as raw invalid UTF-8 is: encoding/json would silently make
+// it U+FFFD. Every error is an *InvalidEventError matching
+// ErrInvalidEvent, naming every broken field at once.
 //
 // Cost: one utf8.Valid and one json.Valid pass over the input, then one
 // scan that copies out the five values; no reflection, no second decode.
@@ -48,8 +50,9 @@ func DecodeEvent(data []byte) (Event, error) {
 		return Event{}, invalid("", "not a JSON object: got %s", JSONKind(data[i]))
 	}
 	var (
-		ev   Event
-		seen [slotCount]bool
+		ev       Event
+		seen     [slotCount]bool
+		problems [slotCount]*InvalidEventError // the first of each field
 	)
 	i = skipSpace(data, i+1)
 	for data[i] == '"' {
@@ -60,10 +63,8 @@ func DecodeEvent(data []byte) (Event, error) {
 		}
 		i = skipSpace(data, skipSpace(data, keyEnd)+1) // past the colon
 		end := skipValue(data, i)
-		if slot, ok := fieldSlot(key); ok {
-			if err := ev.set(slot, data[i:end], seen[slot]); err != nil {
-				return Event{}, err
-			}
+		if slot, ok := fieldSlot(key); ok && problems[slot] == nil {
+			problems[slot] = ev.set(slot, data[i:end], seen[slot])
 			seen[slot] = true
 		}
 		i = skipSpace(data, end)
@@ -71,13 +72,17 @@ func DecodeEvent(data []byte) (Event, error) {
 			i = skipSpace(data, i+1)
 		}
 	}
-	for slot, ok := range seen { // the first broken field in wire order
-		if !ok {
-			return Event{}, invalid(slotName(slot), "is missing")
+	for slot, ok := range seen { // every broken field, in wire order
+		switch {
+		case problems[slot] != nil:
+		case !ok:
+			problems[slot] = invalid(slotName(slot), "is missing")
+		default:
+			problems[slot] = ev.check(slot)
 		}
-		if err := ev.check(slot); err != nil {
-			return Event{}, err
-		}
+	}
+	if err := joinProblems(problems[:]); err != nil {
+		return Event{}, err
 	}
 	return ev, nil
 }
@@ -115,7 +120,7 @@ func slotName(slot int) string {
 
 // set stores one raw JSON value into its slot; dup says the slot was
 // already filled, in which case the two values must agree.
-func (e *Event) set(slot int, raw []byte, dup bool) error {
+func (e *Event) set(slot int, raw []byte, dup bool) *InvalidEventError {
 	name := slotName(slot)
 	var changed bool
 	switch slot {
@@ -124,6 +129,11 @@ func (e *Event) set(slot int, raw []byte, dup bool) error {
 			return invalid(name, "must be a JSON string, got %s", JSONKind(raw[0]))
 		}
 		_, esc := scanString(raw, 0)
+		if esc && hasLoneSurrogate(raw) {
+			// encoding/json would turn it into U+FFFD: an id computed from
+			// that no producer in another language could reproduce.
+			return invalid(name, "has an escaped lone UTF-16 surrogate (a \\uD800-\\uDFFF escape not in a high-low pair): it stands for no character")
+		}
 		s := unquote(raw, esc)
 		p := &e.Token
 		switch slot {
@@ -141,7 +151,7 @@ func (e *Event) set(slot int, raw []byte, dup bool) error {
 		if slot == slotActionType {
 			// n == int64(ActionType(n)): no wrap-around where int is 32 bits.
 			if why != "" || n != int64(ActionType(n)) || !ActionType(n).Valid() {
-				return invalid(name, "%s is not a valid action type", clip(raw))
+				return invalid(name, "%s %s", clip(raw), actionTypeRule)
 			}
 			changed, e.ActionType = e.ActionType != ActionType(n), ActionType(n)
 		} else {
@@ -281,6 +291,55 @@ func unquote(lit []byte, esc bool) string {
 	var s string
 	_ = json.Unmarshal(lit, &s) // lit is a valid string literal: cannot fail
 	return s
+}
+
+// hasLoneSurrogate reports whether the JSON string literal lit (syntax
+// already checked) holds a \u escape of a UTF-16 surrogate that is not a
+// high surrogate followed at once by an escaped low one.
+func hasLoneSurrogate(lit []byte) bool {
+	for i := 1; i < len(lit)-1; i++ {
+		if lit[i] != '\\' {
+			continue
+		}
+		if lit[i+1] != 'u' {
+			i++ // a one-letter escape; its letter may be a '\\'
+			continue
+		}
+		r := hex4(lit[i+2 : i+6])
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true // a low surrogate with no high one before it
+		case r >= 0xD800 && r <= 0xDBFF:
+			next := lit[i+6:]
+			if len(next) < 6 || next[0] != '\\' || next[1] != 'u' {
+				return true
+			}
+			if lo := hex4(next[2:6]); lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11 // the pair
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// hex4 reads four hex digits (syntax already checked).
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		default:
+			c = c - 'A' + 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // skipValue returns the index just past the JSON value starting at data[i].

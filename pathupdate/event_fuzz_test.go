@@ -32,6 +32,12 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err := ev.Validate(); err != nil {
 			t.Fatalf("decoded %+v but Validate() = %v", ev, err)
 		}
+		// U+FFFD comes out only if it went in (raw, or as \ufffd): never
+		// from a lone surrogate escape, which must be refused.
+		if strings.ContainsRune(ev.Token+ev.WaybillID+ev.ActionMsg, utf8.RuneError) &&
+			!strings.ContainsRune(string(data), utf8.RuneError) && !strings.Contains(strings.ToLower(string(data)), `\ufffd`) {
+			t.Fatalf("accepted %q with a U+FFFD the input did not have: %+v", data, ev)
+		}
 		enc := ev.Encode()
 		again, err := DecodeEvent(enc)
 		if err != nil {

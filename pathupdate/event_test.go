@@ -144,7 +144,15 @@ func TestDecodeEventRejects(t *testing.T) {
 		{"single quotes", `{'token':'x'}`, "", "not a JSON object: invalid character '\\''..."},
 		{"invalid UTF-8 in msg", snake("action_msg", "\"ok \xff\xfe\""), "", "not valid UTF-8: bad byte at offset ..."},
 		{"invalid UTF-8 in unknown field", valid[:len(valid)-1] + ",\"x\":\"\xc3\"}", "", "not valid UTF-8: bad byte at offset ..."},
-		{"empty object", "{}", "token", "is missing"},
+
+		// Escaped lone UTF-16 surrogates: encoding/json would make them
+		// U+FFFD, an id no other language reproduces (docs/event-id.md).
+		{"lone high surrogate in msg", snake("action_msg", `"a\ud800b"`), "action_msg", loneSurrogate},
+		{"lone low surrogate in token", snake("token", `"SECRET\uDC00"`), "token", loneSurrogate},
+		{"high surrogate then a letter escape", camel("waybillId", `"\ud83d\u0041"`), "waybill_id", loneSurrogate},
+		{"high surrogate at the end", snake("action_msg", `"x\uD83D"`), "action_msg", loneSurrogate},
+		{"two high surrogates", snake("action_msg", `"\ud83d\ud83d\udce6"`), "action_msg", loneSurrogate},
+		{"escaped backslash before u", snake("action_msg", `"\\\ud800"`), "action_msg", loneSurrogate},
 
 		// Missing fields, in both spellings.
 		{"missing token", snake("token", "DROP"), "token", "is missing"},
@@ -194,15 +202,14 @@ func TestDecodeEventRejects(t *testing.T) {
 		{"time 1e19", snake("action_time", "1e19"), "action_time", "1e19 is out of the 64-bit integer range"},
 		{"time 1e999999999999", snake("action_time", "1e999999999999"), "action_time", "1e999999999999 is out of the 64-bit integer range"},
 		{"time long number clipped", snake("action_time", strings.Repeat("9", 40)), "action_time", strings.Repeat("9", 32) + "... is out of the 64-bit integer range"},
-		{"type unknown", snake("action_type", "300001"), "action_type", "300001 is not a valid action type"},
-		{"type zero", snake("action_type", "0"), "action_type", "0 is not a valid action type"},
-		{"type fraction", snake("action_type", "100001.5"), "action_type", "100001.5 is not a valid action type"},
-		{"type wraps 32 bits", snake("action_type", "4295067297"), "action_type", "4295067297 is not a valid action type"},
-		{"type huge", snake("action_type", "1e300"), "action_type", "1e300 is not a valid action type"},
+		{"type unknown", snake("action_type", "300001"), "action_type", "300001 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"},
+		{"type zero", snake("action_type", "0"), "action_type", "0 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"},
+		{"type fraction", snake("action_type", "100001.5"), "action_type", "100001.5 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"},
+		{"type wraps 32 bits", snake("action_type", "4295067297"), "action_type", "4295067297 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"},
+		{"type huge", snake("action_type", "1e300"), "action_type", "1e300 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"},
 		{"msg empty", snake("action_msg", `""`), "action_msg", "is empty"},
 		{"msg too long", snake("action_msg", q(strings.Repeat("长", MaxActionMsgLen+1))), "action_msg", "is 1025 characters long, more than 1024"},
 		{"msg huge", snake("action_msg", q(strings.Repeat("x", 1<<20))), "action_msg", "is 1048576 characters long, more than 1024"},
-		{"first broken field wins", snake("waybill_id", `"a.b"`, "action_time", "DROP"), "waybill_id", `"a.b" has a character outside A-Z a-z 0-9 - _`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,6 +220,89 @@ func TestDecodeEventRejects(t *testing.T) {
 				t.Errorf("DecodeEvent returned %+v with its error, want the zero Event", got)
 			}
 		})
+	}
+}
+
+// An event that breaks several rules is refused with all of them at
+// once, in wire order, so that a producer fixes it in one round.
+func TestDecodeEventReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want []InvalidEventError
+	}{
+		{"empty object", "{}", []InvalidEventError{
+			{Field: "token", Rule: "is missing"}, {Field: "waybill_id", Rule: "is missing"},
+			{Field: "action_time", Rule: "is missing"}, {Field: "action_type", Rule: "is missing"},
+			{Field: "action_msg", Rule: "is missing"},
+		}},
+		{"token missing and action type unknown", `{"waybill_id":"W1","action_time":1,"action_type":999,"action_msg":"m"}`, []InvalidEventError{
+			{Field: "token", Rule: "is missing"},
+			{Field: "action_type", Rule: "999 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"},
+		}},
+		{"wrong type, bad waybill, duplicate", `{"token":1,"waybillId":"a.b","action_time":"1","action_type":100001,"action_msg":"m","actionMsg":"n"}`, []InvalidEventError{
+			{Field: "token", Rule: "must be a JSON string, got a number"},
+			{Field: "waybill_id", Rule: `"a.b" has a character outside A-Z a-z 0-9 - _`},
+			{Field: "action_time", Rule: "must be a JSON number, got a string"},
+			{Field: "action_msg", Rule: "is given more than once with different values"},
+		}},
+		{"the first problem of a field counts", `{"token":"SECRET","waybill_id":"W","action_time":"x","actionTime":0,"action_type":100001,"action_msg":"m"}`, []InvalidEventError{
+			{Field: "action_time", Rule: "must be a JSON number, got a string"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := DecodeEvent([]byte(tt.in))
+			var ie *InvalidEventError
+			if !errors.As(err, &ie) || !errors.Is(err, ErrInvalidEvent) {
+				t.Fatalf("error %v, want an *InvalidEventError", err)
+			}
+			got := ie.Problems()
+			if len(got) != len(tt.want) {
+				t.Fatalf("problems %+v, want %+v", got, tt.want)
+			}
+			var text []string
+			for i := range got {
+				if got[i].Field != tt.want[i].Field || got[i].Rule != tt.want[i].Rule || got[i].More != nil {
+					t.Errorf("problem %d = %+v, want %+v", i, got[i], tt.want[i])
+				}
+				text = append(text, got[i].Field+" "+got[i].Rule)
+			}
+			if want := "invalid event: " + strings.Join(text, "; "); err.Error() != want {
+				t.Errorf("Error() = %q, want %q", err.Error(), want)
+			}
+			if ie.Field != tt.want[0].Field || ie.Rule != tt.want[0].Rule {
+				t.Errorf("Field, Rule = %q, %q: want the first problem", ie.Field, ie.Rule)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("error text reveals a token: %q", err.Error())
+			}
+		})
+	}
+}
+
+const loneSurrogate = "has an escaped lone UTF-16 surrogate (a \\uD800-\\uDFFF escape not in a high-low pair): it stands for no character"
+
+// Escapes that only look like surrogates, and real pairs, are accepted.
+func TestDecodeEventAcceptsSurrogatePairs(t *testing.T) {
+	t.Parallel()
+	valid := snake()
+	for _, msg := range []string{`"\ud83d\udce6"`, `"\uD83D\uDCE6 ok"`, `"\\ud800"`, `"\ufffd"`, `"a\\\\ud800"`} {
+		ev, err := DecodeEvent([]byte(snake("action_msg", msg)))
+		if err != nil {
+			t.Errorf("action_msg %s: %v", msg, err)
+			continue
+		}
+		var want string
+		_ = json.Unmarshal([]byte(msg), &want)
+		if ev.ActionMsg != want {
+			t.Errorf("action_msg %s decoded %q, want %q", msg, ev.ActionMsg, want)
+		}
+	}
+	if _, err := DecodeEvent([]byte(valid)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -262,7 +352,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", validEvent(), ""},
 		{"every action type", with(func(e *Event) { e.ActionType = ActionSignFailed }), ""},
-		{"zero event", Event{}, "invalid event: token is empty"},
+		{"zero event", Event{}, "invalid event: token is empty; waybill_id is empty; action_time 0 is not positive (Unix seconds, > 0); action_type 0 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002; action_msg is empty"},
 		{"token empty", with(func(e *Event) { e.Token = "" }), "invalid event: token is empty"},
 		{"token 256", with(func(e *Event) { e.Token = strings.Repeat("S", 256) }), ""},
 		{"token 257", with(func(e *Event) { e.Token = strings.Repeat("S", 257) }), "invalid event: token is 257 characters long, more than 256"},
@@ -276,12 +366,12 @@ func TestValidate(t *testing.T) {
 		{"waybill invalid UTF-8", with(func(e *Event) { e.WaybillID = "a\xff" }), `invalid event: waybill_id "a\xff" has a character outside A-Z a-z 0-9 - _`},
 		{"time zero", with(func(e *Event) { e.ActionTime = 0 }), "invalid event: action_time 0 is not positive (Unix seconds, > 0)"},
 		{"time negative", with(func(e *Event) { e.ActionTime = -1 }), "invalid event: action_time -1 is not positive (Unix seconds, > 0)"},
-		{"type unknown", with(func(e *Event) { e.ActionType = 300001 }), "invalid event: action_type 300001 is not a valid action type"},
+		{"type unknown", with(func(e *Event) { e.ActionType = 300001 }), "invalid event: action_type 300001 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002"},
 		{"msg empty", with(func(e *Event) { e.ActionMsg = "" }), "invalid event: action_msg is empty"},
 		{"msg 1024 emoji", with(func(e *Event) { e.ActionMsg = strings.Repeat("📦", 1024) }), ""},
 		{"msg 1025", with(func(e *Event) { e.ActionMsg = strings.Repeat("x", 1025) }), "invalid event: action_msg is 1025 characters long, more than 1024"},
 		{"msg invalid UTF-8", with(func(e *Event) { e.ActionMsg = "ab\xc3" }), "invalid event: action_msg is not valid UTF-8 (3 bytes)"},
-		{"first field in wire order wins", Event{WaybillID: "a.b", ActionMsg: ""}, "invalid event: token is empty"},
+		{"every problem, in wire order", Event{WaybillID: "a.b", ActionMsg: ""}, `invalid event: token is empty; waybill_id "a.b" has a character outside A-Z a-z 0-9 - _; action_time 0 is not positive (Unix seconds, > 0); action_type 0 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002; action_msg is empty`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

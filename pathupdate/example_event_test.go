@@ -29,5 +29,5 @@ func ExampleDecodeEvent() {
 	// SF1234567890 picked_up pu1-c92423264147f115b1694d0046ecd55e
 	// {"token":"T0KEN-abc","waybill_id":"SF1234567890","action_time":1700000000,"action_type":100001,"action_msg":"picked up"}
 	// true true action_type
-	// invalid event: action_type 300001 is not a valid action type
+	// invalid event: action_type 300001 is not one of 100001, 100002, 100003, 200001, 300002, 300003, 300004, 400001, 400002
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // Names of the two streams and the subjects producers and dead letters use
-// (CONTRACT.md "NATS subjects and streams"). Producers publish on
+// (docs/contract.md "Subjects and streams"). Producers publish on
 // logistics.trace.<waybill>; the trace stream stores the event on
 // <p>.logistics.trace.<waybill>, p = FNV-32a(waybill) mod Partitions, so a
 // consumer takes one partition with PartitionFilter(p) and every event of

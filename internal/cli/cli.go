@@ -12,6 +12,10 @@ import (
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := New(stdin, stdout, stderr)
 	if len(args) > 0 {
+		if err := checkCommandWords(root, args[1:]); err != nil { // usage.go
+			io.WriteString(stderr, "pathupdate: "+err.Error()+"\n")
+			return exitUsageCode
+		}
 		if err := useSettings(root, args[1:]); err != nil { // the config file (config.go)
 			io.WriteString(stderr, "pathupdate: "+err.Error()+"\n")
 			return 1
@@ -32,13 +36,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // New builds the root command.
 func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
-	return &cli.Command{
+	root := &cli.Command{
 		Name:           "pathupdate",
 		Usage:          "deliver courier trace events from NATS JetStream to WeChat logistics.updatePath",
 		Reader:         stdin,
 		Writer:         stdout,
 		ErrWriter:      stderr,
-		Flags:          globalFlags(),
+		Flags:          append(globalFlags(), versionFlag()),
 		ExitErrHandler: func(context.Context, *cli.Command, error) {}, // Run prints and exits
 		Commands: []*cli.Command{
 			workerCommand(),
@@ -51,4 +55,6 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			traceCommand(),
 		},
 	}
+	finishCommands(root, root.Name) // usage.go: examples, usage errors, unknown commands
+	return root
 }

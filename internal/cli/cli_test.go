@@ -121,7 +121,7 @@ func TestPublishOneFromFlags(t *testing.T) {
 	}
 	code, _, stderr = run(context.Background(), "", "publish", "--nats-url", s.ClientURL(), "--waybill", "SF1",
 		"--waybill-token", "tk", "--action-type", "300001", "--action-msg", "x")
-	if code != 2 || !strings.Contains(stderr, "action_type 300001 is not a valid action type") {
+	if code != 2 || !strings.Contains(stderr, "--action-type 300001 is not one of 100001,") {
 		t.Fatalf("invalid action type: exit %d, stderr %q", code, stderr)
 	}
 }

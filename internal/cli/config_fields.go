@@ -49,6 +49,7 @@ func fieldFlags() map[string]string {
 		"Gateway.MaxBodyBytes":         "gateway-max-body-bytes",
 		"Gateway.MaxEvents":            "gateway-max-events",
 		"Health.Addr":                  "http-addr",
+		"Publisher.MaxPending":         "max-pending",
 		"Embedded.Port":                "embedded-port",
 		"Embedded.StoreDir":            "data-dir",
 	}
@@ -102,6 +103,9 @@ func packageChecks(cmd *cli.Command) []error {
 			errs = append(errs, err)
 		}
 		add("Gateway.", cfg.Validate())
+	}
+	if hasFlag(cmd, "max-pending") {
+		add("Publisher.", pathupdate.PublisherConfig{MaxPending: cmd.Int("max-pending")}.WithDefaults().Validate())
 	}
 	if addr := httpAddr(cmd); addr != "" {
 		add("Health.", health.Config{Addr: addr, Registry: prometheus.NewRegistry()}.WithDefaults().Validate())

@@ -74,7 +74,7 @@ func filterOf(cmd *cli.Command) (deadletter.Filter, error) {
 		f.Since = t
 	}
 	if err := f.Validate(); err != nil {
-		return f, fmt.Errorf("--waybill: %w", err)
+		return f, flagNamed(err, filterGoNames) // goname.go
 	}
 	return f, nil
 }
@@ -192,7 +192,7 @@ func runList(ctx context.Context, cmd *cli.Command) error {
 		err = nil
 	}
 	if err == nil && !asJSON {
-		fmt.Fprintf(out, "%d dead letters (%s)\n", n, f)
+		fmt.Fprintf(out, "%s (%s)\n", plural(n, "dead letter", "dead letters"), f)
 	}
 	return err
 }
@@ -303,7 +303,7 @@ func printStats(ctx context.Context, cmd *cli.Command, st *deadletter.Store, f d
 		}
 		return json.NewEncoder(out).Encode(map[string]any{"total": s.Total, "by_reason": s.ByReason, "by_errcode": byCode, "malformed": s.Malformed})
 	}
-	fmt.Fprintf(out, "%d dead letters (%s)\n", s.Total, f)
+	fmt.Fprintf(out, "%s (%s)\n", plural(s.Total, "dead letter", "dead letters"), f)
 	if s.Total > 0 {
 		fmt.Fprintln(out, "by reason:")
 		for _, k := range sortedKeys(s.ByReason) {
@@ -315,7 +315,7 @@ func printStats(ctx context.Context, cmd *cli.Command, st *deadletter.Store, f d
 		}
 	}
 	if s.Malformed > 0 {
-		fmt.Fprintf(out, "%d unreadable messages on the dead-letter subjects (not dead letters pathupdate wrote)\n", s.Malformed)
+		fmt.Fprintf(out, "%s on the dead-letter subjects (not dead letters pathupdate wrote)\n", plural(s.Malformed, "unreadable message", "unreadable messages"))
 	}
 	return nil
 }

@@ -193,7 +193,7 @@ func TestDeadletterPurgeNeedsYesWithoutTerminal(t *testing.T) {
 		t.Fatalf("%d dead letters after a refused purge", n)
 	}
 	code, stdout, stderr := run(context.Background(), "", "deadletter", "purge", "--yes", "--errcode", "9300507", "--nats-url", url)
-	if code != 0 || !strings.Contains(stdout, "purged 1 dead letters") {
+	if code != 0 || !strings.Contains(stdout, "purged 1 dead letter (") {
 		t.Fatalf("purge --yes: exit %d\n%s%s", code, stdout, stderr)
 	}
 	code, stdout, _ = run(context.Background(), "", "deadletter", "purge", "--waybill", "NONE", "--nats-url", url)

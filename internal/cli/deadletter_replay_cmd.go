@@ -177,7 +177,7 @@ func runPurge(ctx context.Context, cmd *cli.Command) error {
 		}
 	}
 	removed, err := st.Purge(ctx, f)
-	fmt.Fprintf(out, "purged %d dead letters (%s)\n", removed, f)
+	fmt.Fprintf(out, "purged %s (%s)\n", plural(removed, "dead letter", "dead letters"), f)
 	return err
 }
 

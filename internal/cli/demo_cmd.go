@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
@@ -35,6 +36,8 @@ func demoCommand() *cli.Command {
 			if rate == 0 {
 				rate = -1 // demo.Config reads 0 as "default"
 			}
+			out := cmd.Root().Writer
+			f, isFile := out.(*os.File)
 			_, err := demo.Run(ctx, demo.Config{
 				Waybills:         cmd.Int("waybills"),
 				EventsPerWaybill: cmd.Int("events-per-waybill"),
@@ -43,7 +46,9 @@ func demoCommand() *cli.Command {
 				Logger:           log,
 				Transport:        cmd.String("transport"),
 				KeepRunning:      cmd.Bool("keep-running"),
-			}, cmd.Root().Writer)
+				Progress:         out, // on a terminal one line updated in place, else a line every few seconds
+				ProgressInPlace:  isFile && isTerminal(f),
+			}, out)
 			return err
 		},
 	}

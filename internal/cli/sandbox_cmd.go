@@ -65,7 +65,7 @@ func runSandbox(ctx context.Context, cmd *cli.Command) error {
 	}
 	sb, err := sandbox.New(cfg)
 	if err != nil {
-		return err
+		return flagNamed(err, sandboxGoNames) // goname.go
 	}
 	ln, err := net.Listen("tcp", cmd.String("addr"))
 	if err != nil {

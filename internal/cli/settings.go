@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 )
 
-// globalFlags are the settings every command shares (CONTRACT.md). Flags
+// globalFlags are the settings every command shares (docs/contract.md). Flags
 // override environment variables.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
@@ -186,7 +187,25 @@ func logger(cmd *cli.Command) (zerolog.Logger, error) {
 		return zerolog.Nop(), fmt.Errorf("--log-format (PATHUPDATE_LOG_FORMAT) %q: use json, console or auto", format)
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		f, ok := w.(*os.File)
+		colour := ok && isTerminal(f) // no escape codes in a file or a pipe
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !colour}
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	return zerolog.New(w).Level(lvl).Hook(millisecondTimestamp{}), nil
+}
+
+// logTimeFormat is RFC 3339 with milliseconds: events a few milliseconds
+// apart (a retry, an ack, a takeover) must keep their order in a log.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// millisecondTimestamp stamps each log line with logTimeFormat. zerolog's
+// own Timestamp() formats with the package-level zerolog.TimeFieldFormat
+// (whole seconds by default); a hook keeps the format with the loggers
+// this package builds instead of changing a global every package shares.
+// The console writer parses the field as RFC 3339, which takes the
+// fraction, and prints its own TimeFormat.
+type millisecondTimestamp struct{}
+
+func (millisecondTimestamp) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().Format(logTimeFormat))
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,6 +52,17 @@ type Config struct {
 	// pathupdate.TransportCloudCall, which goes through the sandbox's
 	// /tcb/invokecloudfunction with its default env and function.
 	Transport string
+	// Progress receives how far the run is (published, delivered,
+	// dead-lettered, in flight) while it runs; nil for none. The summary
+	// goes to Run's out either way.
+	Progress io.Writer
+	// ProgressInPlace rewrites one line with a carriage return, for a
+	// terminal; otherwise each report is a line of its own.
+	ProgressInPlace bool
+	// ProgressEvery is the time between reports; default
+	// ProgressEveryInPlaceDefault in place, ProgressEveryLinesDefault
+	// otherwise.
+	ProgressEvery time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -78,6 +90,12 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = TimeoutDefault
 	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = ProgressEveryLinesDefault
+		if c.ProgressInPlace {
+			c.ProgressEvery = ProgressEveryInPlaceDefault
+		}
+	}
 	return c
 }
 
@@ -90,6 +108,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	started := time.Now()
+	// The seed first: a run worth repeating (a dead letter to replay, a
+	// failure to look at) is repeated with --seed.
+	fmt.Fprintf(out, "pathupdate demo: seed %d (run again with --seed %d for the same traffic)\n", cfg.Seed, cfg.Seed)
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	traces := makeTraffic(rng, cfg.Waybills, cfg.EventsPerWaybill, cfg.UnknownShare, cfg.WrongTokenShare)
 
@@ -152,18 +173,44 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 	}
 	defer w.Stop(context.Background())
 
-	published, err := publish(ctx, js, traces)
-	if err != nil {
-		return Summary{}, fmt.Errorf("demo: publish: %w", err)
+	prog := &progress{out: cfg.Progress, inPlace: cfg.ProgressInPlace, every: cfg.ProgressEvery,
+		total: len(garbage), stats: w.Stats}
+	for _, tr := range traces {
+		prog.total += len(tr.events)
 	}
-	if err := waitSettled(ctx, js); err != nil {
-		return Summary{}, fmt.Errorf("demo: waiting for the worker: %w", err)
+	settled, progressDone := make(chan struct{}), make(chan struct{})
+	if cfg.Progress != nil {
+		go prog.run(settled, progressDone)
+		defer prog.end() // after an error: the message on a line of its own
+	} else {
+		close(progressDone)
+	}
+	published, err := publish(ctx, js, traces, &prog.published)
+	if err == nil {
+		err = waitSettled(ctx, js)
+		if err != nil {
+			err = fmt.Errorf("demo: waiting for the worker: %w", err)
+		}
+	} else {
+		err = fmt.Errorf("demo: publish: %w", err)
+	}
+	close(settled)
+	<-progressDone
+	if err != nil {
+		return Summary{}, err
 	}
 	s := summarize(traces, sb.Sandbox, w.Stats())
 	s.Published = published
 	s.Took = time.Since(started)
 	if s.DeadLetters, err = countDeadLetters(ctx, js); err != nil {
 		return s, fmt.Errorf("demo: reading dead letters: %w", err)
+	}
+	if cfg.Progress != nil {
+		dead := 0
+		for _, n := range s.DeadLetters {
+			dead += n
+		}
+		prog.finish(w.Stats().Delivered, uint64(dead))
 	}
 	s.Write(out, cfg)
 	if cfg.Transport == pathupdate.TransportCloudCall {
@@ -186,7 +233,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 // publish sends every trace event through the project's publisher, the
 // way a Go producer would, interleaving waybills as a dispatch system
 // does, then the garbage as raw NATS publishes.
-func publish(ctx context.Context, js jetstream.JetStream, traces []trace) (int, error) {
+func publish(ctx context.Context, js jetstream.JetStream, traces []trace, count *atomic.Int64) (int, error) {
 	p, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{})
 	if err != nil {
 		return 0, err
@@ -203,6 +250,7 @@ func publish(ctx context.Context, js jetstream.JetStream, traces []trace) (int, 
 				return n, err
 			}
 			n++
+			count.Add(1)
 		}
 		if !any {
 			break
@@ -213,6 +261,7 @@ func publish(ctx context.Context, js jetstream.JetStream, traces []trace) (int, 
 			return n, err
 		}
 		n++
+		count.Add(1)
 	}
 	return n, nil
 }

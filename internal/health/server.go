@@ -72,7 +72,8 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error().Err(err).Str("addr", ln.Addr().String()).Msg("health: server stopped")
 		}
 	}()
-	s.log.Info().Str("addr", ln.Addr().String()).Msg("health: serving /metrics, /healthz, /readyz")
+	// No line here: the caller logs one, with the URL and what else it
+	// serves, so that a start shows one line and not two.
 	return nil
 }
 

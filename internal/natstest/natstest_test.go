@@ -28,6 +28,9 @@ func TestStartAndConnect(t *testing.T) {
 }
 
 func TestStartCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
 	t.Parallel()
 	servers := natstest.StartCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
