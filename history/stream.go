@@ -2,7 +2,6 @@ package history
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -48,23 +47,20 @@ func (c StreamConfig) WithDefaults() StreamConfig {
 
 // Validate checks c after WithDefaults.
 func (c StreamConfig) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "history: StreamConfig."}
 	if c.MaxAge < time.Second {
-		errs = append(errs, fmt.Errorf("StreamConfig.MaxAge: %s is too short: use at least 1s (default %s)", c.MaxAge, MaxAgeDefault))
+		errs.Add("MaxAge", "%s is too short: use at least 1s (default %s)", c.MaxAge, MaxAgeDefault)
 	}
 	if c.PerWaybill < 1 {
-		errs = append(errs, fmt.Errorf("StreamConfig.PerWaybill: %d: use 1 or more (default %d)", c.PerWaybill, PerWaybillDefault))
+		errs.Add("PerWaybill", "%d: use 1 or more (default %d)", c.PerWaybill, PerWaybillDefault)
 	}
 	if c.Replicas < 1 || c.Replicas > pathupdate.MaxReplicas {
-		errs = append(errs, fmt.Errorf("StreamConfig.Replicas: %d: use 1 to %d", c.Replicas, pathupdate.MaxReplicas))
+		errs.Add("Replicas", "%d: use 1 to %d", c.Replicas, pathupdate.MaxReplicas)
 	}
 	if c.Storage != jetstream.FileStorage && c.Storage != jetstream.MemoryStorage {
-		errs = append(errs, fmt.Errorf("StreamConfig.Storage: %d: use jetstream.FileStorage or jetstream.MemoryStorage", c.Storage))
+		errs.Add("Storage", "%d: use jetstream.FileStorage or jetstream.MemoryStorage", c.Storage)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
-	return nil
+	return errs.Err()
 }
 
 func (c StreamConfig) stream() jetstream.StreamConfig {

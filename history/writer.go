@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/rs/zerolog"
 )
 
@@ -67,20 +68,17 @@ func (c WriterConfig) WithDefaults() WriterConfig {
 
 // Validate checks c after WithDefaults.
 func (c WriterConfig) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "history: WriterConfig."}
 	if c.Buffer < 1 {
-		errs = append(errs, fmt.Errorf("WriterConfig.Buffer: %d: use 1 or more (default %d)", c.Buffer, BufferDefault))
+		errs.Add("Buffer", "%d: use 1 or more (default %d)", c.Buffer, BufferDefault)
 	}
 	if c.Batch < 1 {
-		errs = append(errs, fmt.Errorf("WriterConfig.Batch: %d: use 1 or more (default %d)", c.Batch, BatchDefault))
+		errs.Add("Batch", "%d: use 1 or more (default %d)", c.Batch, BatchDefault)
 	}
 	if c.BatchTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("WriterConfig.BatchTimeout: %s: use a positive duration (default %s)", c.BatchTimeout, BatchTimeoutDefault))
+		errs.Add("BatchTimeout", "%s: use a positive duration (default %s)", c.BatchTimeout, BatchTimeoutDefault)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("history: %w", err)
-	}
-	return nil
+	return errs.Err()
 }
 
 // Writer stores records in the background. Add never blocks. Close

@@ -50,6 +50,7 @@ func fieldFlags() map[string]string {
 		"Gateway.MaxEvents":            "gateway-max-events",
 		"Health.Addr":                  "http-addr",
 		"Publisher.MaxPending":         "max-pending",
+		"History.MaxAge":               "history-max-age",
 		"Embedded.Port":                "embedded-port",
 		"Embedded.StoreDir":            "data-dir",
 	}
@@ -103,6 +104,10 @@ func packageChecks(cmd *cli.Command) []error {
 			errs = append(errs, err)
 		}
 		add("Gateway.", cfg.Validate())
+	}
+	if hc, on := historyConfig(cmd); on {
+		hc.Replicas = 0 // --replicas is checked as Streams.Replicas
+		add("History.", hc.WithDefaults().Validate())
 	}
 	if hasFlag(cmd, "max-pending") {
 		add("Publisher.", pathupdate.PublisherConfig{MaxPending: cmd.Int("max-pending")}.WithDefaults().Validate())

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/internal/assemble"
 	"github.com/pathupdate/pathupdate/internal/health"
 	"github.com/pathupdate/pathupdate/internal/metrics"
@@ -71,6 +72,7 @@ func streamFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "max-age", Usage: "trace stream max age (0: unlimited)", Sources: cli.EnvVars("PATHUPDATE_MAX_AGE")},
 		&cli.Int64Flag{Name: "max-bytes", Value: -1, Usage: "trace stream max bytes (-1: unlimited); a full stream refuses publishes", Sources: cli.EnvVars("PATHUPDATE_MAX_BYTES")},
 		&cli.DurationFlag{Name: "duplicate-window", Value: 2 * time.Minute, Usage: "Nats-Msg-Id deduplication window", Sources: cli.EnvVars("PATHUPDATE_DUPLICATE_WINDOW")},
+		&cli.DurationFlag{Name: "history-max-age", Value: history.MaxAgeDefault, Usage: "how long delivery history (LOGISTICS_HISTORY, for `pathupdate trace`) is kept; 0 turns it off", Sources: cli.EnvVars("PATHUPDATE_HISTORY_MAX_AGE")},
 	}
 }
 
@@ -173,6 +175,23 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		return err
 	}
 	ws.Worker.Observer = m
+	if hc, on := historyConfig(cmd); on {
+		if err := history.EnsureStream(ctx, js, hc); err != nil {
+			return err
+		}
+		hw, err := history.NewWriter(js, history.WriterConfig{Logger: log, OnWritten: m.HistoryWritten, OnDropped: m.HistoryDropped})
+		if err != nil {
+			return err
+		}
+		ws.Worker.History = hw
+		defer func() { // after the worker stopped: its last records are written
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := hw.Close(ctx); err != nil {
+				log.Warn().Err(err).Uint64("dropped", hw.Dropped()).Msg("history: records left unwritten at stop")
+			}
+		}()
+	}
 
 	// The HTTP endpoints start before the worker joins, so /readyz answers
 	// 503 (consuming) meanwhile instead of refusing connections.

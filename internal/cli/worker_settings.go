@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/internal/assemble"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -69,6 +70,17 @@ func streamsConfig(cmd *cli.Command, base pathupdate.StreamsConfig) pathupdate.S
 	take(cmd, "max-bytes", &c.MaxBytes, cmd.Int64)
 	take(cmd, "duplicate-window", &c.Duplicates, cmd.Duration)
 	return c
+}
+
+// historyConfig is the delivery history's stream config; on is false when
+// --history-max-age is 0 (history off) or cmd has no such setting.
+func historyConfig(cmd *cli.Command) (c history.StreamConfig, on bool) {
+	if !hasFlag(cmd, "history-max-age") || cmd.Duration("history-max-age") == 0 {
+		return c, false
+	}
+	c.MaxAge = cmd.Duration("history-max-age")
+	take(cmd, "replicas", &c.Replicas, cmd.Int)
+	return c, true
 }
 
 // take sets *dst to the value of cmd's flag name, when cmd has the flag.
