@@ -2,7 +2,6 @@ package deadletter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -53,13 +52,13 @@ func (s *Store) Purge(ctx context.Context, f Filter) (n int, err error) {
 					continue
 				}
 				dctx, dcancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-				err := snap.stream.DeleteMsg(dctx, seq)
+				gone, err := s.remove(dctx, snap.stream, seq)
 				dcancel()
 				mu.Lock()
 				switch {
-				case err == nil:
+				case err == nil && gone:
 					removed++
-				case errors.Is(err, jetstream.ErrMsgNotFound): // removed meanwhile by someone else
+				case err == nil: // removed meanwhile by someone else
 				case first == nil:
 					first = fmt.Errorf("remove dead letter %d: %w", seq, err)
 					cancel()
