@@ -163,7 +163,7 @@ func (s *Store) snapshot(ctx context.Context, f Filter) (snapshot, error) {
 	}
 	info := st.CachedInfo()
 	n := info.State.Msgs
-	if f.Waybill != "" {
+	if f.oneWaybill() {
 		if info, err = st.Info(ctx, jetstream.WithSubjectFilter(f.subject())); err != nil {
 			return snapshot{}, fmt.Errorf("stream %s: %w", pathupdate.DeadLetterStream, err)
 		}
