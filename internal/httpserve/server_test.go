@@ -178,6 +178,17 @@ func (h *held) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// inProgress starts a server whose handler holds requests (held) and
+// sends it one, returning once the handler has it.
+func inProgress(t *testing.T) (*held, *Server, <-chan error) {
+	t.Helper()
+	h := newHeld()
+	s := start(t, h.ServeHTTP)
+	answered := request(t, s.URL())
+	wait(t, h.entered, "the request")
+	return h, s, answered
+}
+
 // request sends one GET in the background.
 func request(t *testing.T, url string) <-chan error {
 	answered := make(chan error, 1)
@@ -195,10 +206,7 @@ func request(t *testing.T, url string) <-chan error {
 // is answered, and Shutdown returns only after it.
 func TestShutdownWaitsForRequests(t *testing.T) {
 	t.Parallel()
-	h := newHeld()
-	s := start(t, h.ServeHTTP)
-	answered := request(t, s.URL())
-	wait(t, h.entered, "the request")
+	h, s, answered := inProgress(t)
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Shutdown(context.Background()) }()
 	wait(t, s.Done(), "Serve to return (Shutdown has begun)")
@@ -235,10 +243,7 @@ func TestStopsThatCut(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHeld()
-			s := start(t, h.ServeHTTP)
-			answered := request(t, s.URL())
-			wait(t, h.entered, "the request")
+			h, s, answered := inProgress(t)
 			err := tc.stop(s)
 			if (err != nil) != tc.wantErr || tc.wantErr && !strings.Contains(err.Error(), "cut") {
 				t.Fatalf("stop: %v", err)
@@ -261,10 +266,7 @@ func TestStopsThatCut(t *testing.T) {
 // TestConcurrentStops: stops at once all return after the handler.
 func TestConcurrentStops(t *testing.T) {
 	t.Parallel()
-	h := newHeld()
-	s := start(t, h.ServeHTTP)
-	answered := request(t, s.URL())
-	wait(t, h.entered, "the request")
+	_, s, answered := inProgress(t)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
