@@ -271,11 +271,17 @@ func TestHeldBackAtGo(t *testing.T) {
 	t.Parallel()
 	r := newRunner(t, Config{})
 	refused := errors.New("refused")
+	if err := r.Failed(); err != nil {
+		t.Fatalf("Failed before any task: %v", err)
+	}
 	if err := r.Go(t.Context(), "A", Task{Run: func() error { return refused }}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Wait(); !errors.Is(err, refused) {
 		t.Fatalf("Wait: %v", err)
+	}
+	if err := r.Failed(); !errors.Is(err, refused) {
+		t.Fatalf("Failed after the failure: %v", err)
 	}
 	var got *HeldBackError
 	if err := r.Go(t.Context(), "A", Task{
