@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -187,8 +188,8 @@ func (e LineError) Unwrap() error { return e.Err }
 
 // PublishLines reads JSON lines from r (one event a line, blank lines
 // skipped, lines up to MaxLineBytes) and publishes every valid one as
-// Publish would, with at most MaxPending unacknowledged and at most
-// MaxPending read ahead (reading waits beyond). Invalid lines are counted with their line numbers and not published.
+// Publish would, in input order, asynchronously with at most MaxPending
+// unacknowledged. Invalid lines are counted with their line numbers and not published.
 //
 // Order per waybill is kept across failures: a line is published only
 // once the previous line of its waybill is settled (lines of different
@@ -208,7 +209,7 @@ func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func
 		progress = func(Summary) {}
 	}
 	// One waybill's lines go one after the other; at most MaxPending
-	// waybills have a publish in flight, and at most MaxPending lines wait.
+	// waybills have a publish in flight.
 	run, err := keyorder.New(keyorder.Config{Concurrency: p.cfg.MaxPending, Queue: p.cfg.MaxPending})
 	if err != nil {
 		return Summary{}, err // cannot happen: Validate checked MaxPending
@@ -318,18 +319,54 @@ func (p *Publisher) sendLines(ctx context.Context, r io.Reader, run *keyorder.Ru
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("publish lines: stopped at line %d: %w", n, err)
 		}
-		if err := run.Go(ctx, ev.WaybillID, p.lineTask(ev, n, t)); err != nil {
+		turn := &lineTurn{sent: make(chan struct{})}
+		if err := run.Go(ctx, ev.WaybillID, p.lineTask(ev, n, t, turn)); err != nil {
 			return fmt.Errorf("publish lines: stopped before line %d: %w", n, err)
+		}
+		// The next line is read only once this one was sent (or held
+		// back), so publishes reach the stream in input order, as the
+		// lines came; meanwhile earlier lines' PubAcks are awaited
+		// concurrently. A line waits here while its waybill has one in
+		// flight.
+		select {
+		case <-turn.sent:
+		case <-ctx.Done():
+			turn.giveUp() // not published unless it already was
+			return fmt.Errorf("publish lines: stopped before line %d: %w", n, ctx.Err())
 		}
 	}
 }
 
+// lineTurn is the handover of one line between the reading goroutine and
+// the task that publishes it.
+type lineTurn struct {
+	state atomic.Int32  // 0 waiting, 1 taken by the task, 2 given up by the reader
+	sent  chan struct{} // closed once the line was sent or held back
+}
+
+// take reports whether the task may go ahead (the reader has not given the
+// line up).
+func (l *lineTurn) take() bool { return l.state.CompareAndSwap(0, 1) }
+
+// giveUp keeps a line that was not taken yet from being published.
+func (l *lineTurn) giveUp() { l.state.CompareAndSwap(0, 2) }
+
 // lineTask publishes line n and waits for its PubAck. Once it fails, the
-// runner holds back the later lines of its waybill.
-func (p *Publisher) lineTask(ev Event, n int, t *tally) keyorder.Task {
+// runner holds back the later lines of its waybill. A line the reader gave
+// up (ctx ended while it waited for its turn) is neither published nor
+// counted.
+func (p *Publisher) lineTask(ev Event, n int, t *tally, turn *lineTurn) keyorder.Task {
 	return keyorder.Task{
 		Run: func() error {
-			ack, err := p.sendAsync(ev)
+			if !turn.take() {
+				return nil
+			}
+			future, deadline, err := p.send(ev)
+			close(turn.sent)
+			var ack *jetstream.PubAck
+			if err == nil {
+				ack, err = awaitAck(future, deadline)
+			}
 			if err != nil {
 				p.log.Debug().Int("line", n).Err(MaskPhonesError(err)).Msg("publish not acknowledged")
 				t.line(n, err, false)
@@ -339,6 +376,10 @@ func (p *Publisher) lineTask(ev Event, n int, t *tally) keyorder.Task {
 			return nil
 		},
 		HeldBack: func(e *keyorder.HeldBackError) {
+			defer close(turn.sent)
+			if !turn.take() {
+				return
+			}
 			var first *unacked
 			errors.As(e, &first) // every failure of a line task is one
 			t.line(n, fmt.Errorf("%w (line %d of waybill %s was not): publish the input again", ErrHeldBack, first.line, ev.WaybillID), false)
@@ -346,10 +387,10 @@ func (p *Publisher) lineTask(ev Event, n int, t *tally) keyorder.Task {
 	}
 }
 
-// sendAsync publishes one event and waits for its PubAck, at most
-// AckTimeout in all. A handle with its own (lower) async limit stalls the
-// publish: it is tried again until AckTimeout.
-func (p *Publisher) sendAsync(ev Event) (*jetstream.PubAck, error) {
+// send publishes one event without waiting for its PubAck, which is due by
+// deadline (AckTimeout from now). A handle with its own (lower) async
+// limit stalls the publish: it is tried again until the deadline.
+func (p *Publisher) send(ev Event) (jetstream.PubAckFuture, time.Time, error) {
 	deadline := time.Now().Add(p.cfg.AckTimeout)
 	msgID := ev.ID()
 	subject := TraceSubject(ev.WaybillID)
@@ -358,10 +399,10 @@ func (p *Publisher) sendAsync(ev Event) (*jetstream.PubAck, error) {
 		future, err := p.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data},
 			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
 		if err == nil {
-			return awaitAck(future, deadline)
+			return future, deadline, nil
 		}
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) {
-			return nil, publishError(subject, err)
+			return nil, deadline, publishError(subject, err)
 		}
 	}
 }
