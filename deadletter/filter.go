@@ -157,8 +157,7 @@ func ParseErrCode(s string) (int, error) {
 // ParseReason reads a --reason value: one of the reasons this version
 // writes.
 func ParseReason(s string) (string, error) {
-	switch s = strings.TrimSpace(s); s {
-	case ReasonRejected, ReasonInvalidEvent, ReasonRetriesExhausted:
+	if s = strings.TrimSpace(s); knownReason(s) {
 		return s, nil
 	}
 	return "", fmt.Errorf("%w: reason %q: use %s, %s or %s", ErrBadFilterValue, s, ReasonRejected, ReasonInvalidEvent, ReasonRetriesExhausted)

@@ -3,6 +3,7 @@ package deadletter
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,12 +16,22 @@ import (
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
-// Reasons an event is dead-lettered (CONTRACT.md "Delivery semantics").
+// Reasons an event is dead-lettered (docs/deadletters.md). They are the
+// only set: package retry returns them, Record.Validate accepts exactly
+// them, and filters and metrics labels list them from Reasons.
 const (
 	ReasonRejected         = "rejected"          // WeChat refused this event (40199, 9300507, ...)
 	ReasonInvalidEvent     = "invalid_event"     // the message breaks the wire-format rules
 	ReasonRetriesExhausted = "retries_exhausted" // it kept failing on its own past the retry budget
 )
+
+// Reasons lists every dead-letter reason, in the order they are documented.
+func Reasons() []string {
+	return []string{ReasonRejected, ReasonInvalidEvent, ReasonRetriesExhausted}
+}
+
+// knownReason reports whether r is one of Reasons.
+func knownReason(r string) bool { return slices.Contains(Reasons(), r) }
 
 // Headers of a dead-letter message. Times are RFC 3339 with nanoseconds,
 // in UTC.
@@ -99,7 +110,7 @@ type Record struct {
 // Validate reports what makes r unfit to write.
 func (r Record) Validate() error {
 	switch {
-	case r.Reason != ReasonRejected && r.Reason != ReasonInvalidEvent && r.Reason != ReasonRetriesExhausted:
+	case !knownReason(r.Reason):
 		return fmt.Errorf("Record.Reason is %q: use %q, %q or %q", r.Reason, ReasonRejected, ReasonInvalidEvent, ReasonRetriesExhausted)
 	case r.OriginalSeq == 0:
 		return errors.New("Record.OriginalSeq is 0: set the original's stream sequence (the dead letter's id derives from it)")

@@ -17,6 +17,9 @@ import (
 const (
 	ConcurrencyDefault    = 16
 	RequestTimeoutDefault = 10 * time.Second
+	// MaxConcurrency bounds StoreConfig.Concurrency: each unit is a
+	// goroutine and a publish or delete in flight.
+	MaxConcurrency = 1024
 )
 
 // scanBatch is how many records a scan lets the server send ahead; it is
@@ -74,15 +77,17 @@ func (c StoreConfig) WithDefaults() StoreConfig {
 	return c
 }
 
-// Validate reports the first field of c (after WithDefaults) that is wrong.
+// Validate reports every field of c (after WithDefaults) that is wrong, as
+// pathupdate.FieldErrors.
 func (c StoreConfig) Validate() error {
-	if c.Concurrency < 1 {
-		return fmt.Errorf("StoreConfig.Concurrency is %d: use a positive count (default %d)", c.Concurrency, ConcurrencyDefault)
+	errs := pathupdate.FieldErrors{Prefix: "deadletter: StoreConfig."}
+	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
+		errs.Add("Concurrency", "%d: use 1 to %d (default %d)", c.Concurrency, MaxConcurrency, ConcurrencyDefault)
 	}
 	if c.RequestTimeout <= 0 {
-		return fmt.Errorf("StoreConfig.RequestTimeout is %s: use a positive duration (default %s)", c.RequestTimeout, RequestTimeoutDefault)
+		errs.Add("RequestTimeout", "%s: use a positive duration (default %s)", c.RequestTimeout, RequestTimeoutDefault)
 	}
-	return nil
+	return errs.Err()
 }
 
 // Store is the dead-letter stream as operators see it: list, show, count,

@@ -55,26 +55,34 @@ func NewWriter(js jetstream.JetStream, cfg WriterConfig) *Writer {
 // the original be acknowledged; on an error it must stay unacknowledged.
 // Without a deadline on ctx the jetstream handle's default timeout applies.
 func (w *Writer) Write(ctx context.Context, r Record) error {
+	_, err := w.Append(ctx, r)
+	return err
+}
+
+// Append is Write that also returns the dead letter's sequence in
+// LOGISTICS_DEADLETTER (that of the record already stored, when the write
+// was a duplicate).
+func (w *Writer) Append(ctx context.Context, r Record) (seq uint64, err error) {
 	if r.FailedAt.IsZero() {
 		r.FailedAt = w.cfg.Now()
 	}
 	if err := r.Validate(); err != nil {
-		return fmt.Errorf("dead letter of %s seq %d: %w", r.OriginalSubject, r.OriginalSeq, err)
+		return 0, fmt.Errorf("dead letter of %s seq %d: %w", r.OriginalSubject, r.OriginalSeq, err)
 	}
 	m := wireMsg(fit(r, w.js.Conn().MaxPayload()))
 	ack, err := w.js.PublishMsg(ctx, m)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
-			return fmt.Errorf("write dead letter of %s seq %d to %s: stream %s is missing (a worker creates it at start): %w",
+			return 0, fmt.Errorf("write dead letter of %s seq %d to %s: stream %s is missing (a worker creates it at start): %w",
 				r.OriginalSubject, r.OriginalSeq, m.Subject, pathupdate.DeadLetterStream, err)
 		}
-		return fmt.Errorf("write dead letter of %s seq %d to %s: %w", r.OriginalSubject, r.OriginalSeq, m.Subject, err)
+		return 0, fmt.Errorf("write dead letter of %s seq %d to %s: %w", r.OriginalSubject, r.OriginalSeq, m.Subject, err)
 	}
 	w.cfg.Logger.Debug().
 		Str("subject", m.Subject).Uint64("seq", ack.Sequence).Bool("duplicate", ack.Duplicate).
 		Str("reason", r.Reason).Int("errcode", r.ErrCode).Uint64("original_seq", r.OriginalSeq).
 		Msg("dead letter stored")
-	return nil
+	return ack.Sequence, nil
 }
 
 // wireMsg is r's message as Write publishes it: with the expected-stream

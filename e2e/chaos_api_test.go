@@ -191,14 +191,18 @@ func TestChaosAPIFaults(t *testing.T) {
 			within: 3 * time.Minute,
 		},
 		{
-			name:     "access tokens expiring every 3s and revoked every 2s",
+			name:     "access tokens expiring every 3s and revoked every 1.3s",
 			tokenTTL: 3 * time.Second,
 			workers:  2, // sharing the stable token
 			sandbox:  sandbox.Faults{Latency: sandbox.Duration(5 * time.Millisecond)},
 			opts:     workerOpts{RetryAttempts: 3, RetryMax: 100 * time.Millisecond},
 			waybills: bySize(40, 200), steps: bySize(10, 30), pace: time.Second,
 			during: func(ctx context.Context, t *testing.T, r *rig) {
-				for sleepCtx(ctx, 2*time.Second) {
+				// Not a divisor of the pace nor of the sources' refresh
+				// cadence (half the 3 s lifetime): with a 2 s period every
+				// revocation could fall just before a proactive refresh,
+				// and no call ever met a revoked token.
+				for sleepCtx(ctx, 1300*time.Millisecond) {
 					r.sb.RevokeTokens()
 				}
 			},

@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -103,47 +102,63 @@ func (c Config) WithDefaults() Config {
 // AllowNoAuth is false: the caller says which setting to set.
 var ErrNoToken = errors.New("gateway: no bearer token")
 
-// Validate reports the first field of c (after WithDefaults) that is wrong.
-// Its messages never contain the token.
+// Validate reports every field of c (after WithDefaults) that is wrong, as
+// pathupdate.FieldErrors; a missing token also matches ErrNoToken. Its
+// messages never contain the token.
 func (c Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return fmt.Errorf("gateway: Config.Addr %q is not host:port: %w (default %s)", c.Addr, err, AddrDefault)
+	errs := pathupdate.FieldErrors{Prefix: "gateway: Config."}
+	if p := pathupdate.ListenAddrProblem(c.Addr); p != "" {
+		errs.Add("Addr", "%s (default %s)", p, AddrDefault)
 	}
 	if err := checkToken(c.Token, c.AllowNoAuth); err != nil {
-		return err
+		errs.AddError(err)
 	}
-	switch {
-	case c.MaxBodyBytes < 1 || c.MaxBodyBytes > MaxBodyBytesLimit:
-		return fmt.Errorf("gateway: Config.MaxBodyBytes is %d: use 1 to %d (default %d)", c.MaxBodyBytes, MaxBodyBytesLimit, MaxBodyBytesDefault)
-	case c.MaxEvents < 1 || c.MaxEvents > MaxEventsLimit:
-		return fmt.Errorf("gateway: Config.MaxEvents is %d: use 1 to %d (default %d)", c.MaxEvents, MaxEventsLimit, MaxEventsDefault)
-	case c.Concurrency < 1 || c.Concurrency > MaxConcurrency:
-		return fmt.Errorf("gateway: Config.Concurrency is %d: use 1 to %d (default %d)", c.Concurrency, MaxConcurrency, ConcurrencyDefault)
-	case c.RetryAfter < time.Second:
-		return fmt.Errorf("gateway: Config.RetryAfter is %s: use at least 1s (default %s)", c.RetryAfter, RetryAfterDefault)
-	case c.ReadTimeout <= 0:
-		return fmt.Errorf("gateway: Config.ReadTimeout is %s: use a positive duration (default %s)", c.ReadTimeout, ReadTimeoutDefault)
+	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > MaxBodyBytesLimit {
+		errs.Add("MaxBodyBytes", "%d: use 1 to %d (default %d)", c.MaxBodyBytes, MaxBodyBytesLimit, MaxBodyBytesDefault)
 	}
-	return nil
+	if c.MaxEvents < 1 || c.MaxEvents > MaxEventsLimit {
+		errs.Add("MaxEvents", "%d: use 1 to %d (default %d)", c.MaxEvents, MaxEventsLimit, MaxEventsDefault)
+	}
+	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
+		errs.Add("Concurrency", "%d: use 1 to %d (default %d)", c.Concurrency, MaxConcurrency, ConcurrencyDefault)
+	}
+	if c.RetryAfter < time.Second {
+		errs.Add("RetryAfter", "%s: use at least 1s (default %s)", c.RetryAfter, RetryAfterDefault)
+	}
+	if c.ReadTimeout <= 0 {
+		errs.Add("ReadTimeout", "%s: use a positive duration (default %s)", c.ReadTimeout, ReadTimeoutDefault)
+	}
+	return errs.Err()
 }
 
+// checkToken returns the FieldError of a token that cannot be used, nil
+// for a good one.
 func checkToken(tok pathupdate.Secret, allowNoAuth bool) error {
+	bad := func(format string, a ...any) error {
+		return &pathupdate.FieldError{Field: "Token", Problem: fmt.Sprintf(format, a...)}
+	}
 	t := tok.Reveal()
 	if t == "" {
 		if allowNoAuth {
 			return nil
 		}
-		return fmt.Errorf("%w: Config.Token is empty: set a bearer token of at least %d characters, "+
-			"or set AllowNoAuth to serve without authentication (only behind something that authenticates)", ErrNoToken, MinTokenLen)
+		return noToken{bad("empty: set a bearer token of at least %d characters (e.g. the output of `openssl rand -hex 32`)", MinTokenLen)}
 	}
 	if len(t) < MinTokenLen {
-		return fmt.Errorf("gateway: Config.Token is %d characters long: use at least %d (e.g. the output of `openssl rand -hex 32`)", len(t), MinTokenLen)
+		return bad("%d characters long: use at least %d (e.g. the output of `openssl rand -hex 32`)", len(t), MinTokenLen)
 	}
 	for i := 0; i < len(t); i++ {
 		if t[i] < 0x21 || t[i] > 0x7e {
-			return fmt.Errorf("gateway: Config.Token has a character at position %d outside printable ASCII (no blanks, no line breaks): "+
+			return bad("a character at position %d is outside printable ASCII (no blanks, no line breaks): "+
 				"an Authorization header cannot carry it", i+1)
 		}
 	}
 	return nil
 }
+
+// noToken is the FieldError of a missing token that also matches
+// ErrNoToken, without ErrNoToken's text in the message.
+type noToken struct{ error }
+
+func (e noToken) Unwrap() error        { return e.error }
+func (e noToken) Is(target error) bool { return target == ErrNoToken }

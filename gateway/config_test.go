@@ -17,7 +17,7 @@ func TestConfigValidate(t *testing.T) {
 		want string // "" = valid
 	}{
 		{"defaults with a token", gateway.Config{Token: testToken}, ""},
-		{"no token", gateway.Config{}, "Config.Token is empty"},
+		{"no token", gateway.Config{}, "Config.Token: empty"},
 		{"no token, no auth allowed", gateway.Config{AllowNoAuth: true}, ""},
 		{"short token", gateway.Config{Token: "short-secret"}, "at least 16"},
 		{"token with a blank", gateway.Config{Token: "abcdefgh ijklmnopq"}, "printable ASCII"},

@@ -76,21 +76,20 @@ func (c ClientConfig) WithDefaults() ClientConfig {
 	return c
 }
 
-// Validate reports what a Client cannot work without; each error names the
-// field and the fix.
+// Validate reports what a Client cannot work without, as FieldErrors.
 func (c ClientConfig) Validate() error {
-	var errs []error
-	if err := validateAPIBase("ClientConfig.APIBase", c.APIBase); err != nil {
-		errs = append(errs, err)
+	errs := FieldErrors{Prefix: "pathupdate: ClientConfig."}
+	if p := apiBaseProblem(c.APIBase); p != "" {
+		errs.Add("APIBase", "%s", p)
 	}
 	if c.Tokens == nil {
-		errs = append(errs, errors.New("pathupdate: ClientConfig.Tokens is nil: use NewStableTokenSource (or classic, static, file)"))
+		errs.Add("Tokens", "nil: use NewStableTokenSource (or classic, static, file), or TokenSourceConfig.New")
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("pathupdate: ClientConfig.Timeout is %v: use a positive duration or 0 for the default %v", c.Timeout, DefaultCallTimeout))
+		errs.Add("Timeout", "%v: use a positive duration or 0 for the default %v", c.Timeout, DefaultCallTimeout)
 	}
-	errs = append(errs, c.validateTransport()...)
-	return errors.Join(errs...)
+	c.validateTransport(&errs)
+	return errs.Err()
 }
 
 // Client calls logistics.updatePath, over HTTPS or through a cloud function
@@ -175,6 +174,16 @@ func (c *Client) UpdatePath(ctx context.Context, ev Event) Outcome {
 		Int("errcode", o.ErrCode).Int("http_status", o.HTTPStatus).Int("attempts", attempts).
 		Dur("duration", c.cfg.Now().Sub(start)).Err(MaskPhonesError(o.Err)).Msg("updatePath")
 	return o
+}
+
+// Probe checks, without calling updatePath, that the client could call it
+// now: it gets an access_token from the source (cached, or fetched). A nil
+// error means one is at hand; otherwise the error is the source's, a
+// *TokenError whose Kind says whether waiting can help (ConfigBroken:
+// WeChat refuses the app's credentials, a human must act).
+func (c *Client) Probe(ctx context.Context) error {
+	_, err := c.cfg.Tokens.Token(ctx)
+	return err
 }
 
 // attempt makes one call with a token from the source; tok is the token

@@ -78,32 +78,43 @@ const (
 // Transient: it is not the event's fault.
 var ErrCloudFunctionResult = errors.New("cloud function result is not {errCode, errMsg}")
 
-// validateTransport checks Transport and, for the Cloud Call, what it needs.
-func (c ClientConfig) validateTransport() []error {
-	switch c.Transport {
+// ParseTransport returns the transport v names (TransportHTTPS for ""),
+// or an error saying which values there are. Every reader of a transport
+// setting uses it, so they all take the same values.
+func ParseTransport(v string) (string, error) {
+	switch v {
 	case TransportHTTPS, "":
-		return nil
+		return TransportHTTPS, nil
 	case TransportCloudCall:
-	default:
-		return []error{fmt.Errorf("pathupdate: ClientConfig.Transport %q is not a transport: use %q or %q (WECHAT_TRANSPORT / --transport)",
-			c.Transport, TransportHTTPS, TransportCloudCall)}
+		return v, nil
 	}
-	var errs []error
+	return "", fmt.Errorf("%q: use %s or %s", v, TransportHTTPS, TransportCloudCall)
+}
+
+// validateTransport checks Transport and, for the Cloud Call, what it needs.
+func (c ClientConfig) validateTransport(errs *FieldErrors) {
+	t, err := ParseTransport(c.Transport)
+	if err != nil {
+		errs.Add("Transport", "%v", err)
+		return
+	}
+	if t != TransportCloudCall {
+		return
+	}
 	if c.CloudEnv == "" {
-		errs = append(errs, errors.New("pathupdate: ClientConfig.CloudEnv is empty: the cloudcall transport needs the Cloud Base environment id (WECHAT_CLOUD_ENV / --cloud-env)"))
+		errs.Add("CloudEnv", "empty: the %s transport needs the Cloud Base environment id", TransportCloudCall)
 	}
 	if c.CloudFunction == "" {
-		errs = append(errs, errors.New("pathupdate: ClientConfig.CloudFunction is empty: the cloudcall transport needs the name of the deployed cloud function, e.g. updatePath (WECHAT_CLOUD_FUNCTION / --cloud-function)"))
+		errs.Add("CloudFunction", "empty: the %s transport needs the name of the deployed cloud function, e.g. updatePath", TransportCloudCall)
 	}
 	if c.Timeout > 0 && c.Timeout < MinCloudCallTimeout {
-		errs = append(errs, fmt.Errorf("pathupdate: ClientConfig.Timeout %v is too short for the cloudcall transport: HTTP-triggered functions may run %v; use at least %v, or 0 for the default %v",
-			c.Timeout, CloudFunctionTimeLimit, MinCloudCallTimeout, DefaultCallTimeout))
+		errs.Add("Timeout", "%v is too short for the %s transport: HTTP-triggered functions may run %v; use at least %v, or 0 for the default %v",
+			c.Timeout, TransportCloudCall, CloudFunctionTimeLimit, MinCloudCallTimeout, DefaultCallTimeout)
 	}
 	if c.HTTPClient != nil && c.HTTPClient.Timeout > 0 && c.HTTPClient.Timeout < MinCloudCallTimeout {
-		errs = append(errs, fmt.Errorf("pathupdate: ClientConfig.HTTPClient has Timeout %v, too short for the cloudcall transport: use at least %v (HTTP-triggered functions may run %v)",
-			c.HTTPClient.Timeout, MinCloudCallTimeout, CloudFunctionTimeLimit))
+		errs.Add("HTTPClient", "Timeout %v is too short for the %s transport: use at least %v (HTTP-triggered functions may run %v)",
+			c.HTTPClient.Timeout, TransportCloudCall, MinCloudCallTimeout, CloudFunctionTimeLimit)
 	}
-	return errs
 }
 
 // useCloudCall switches c to the Cloud Call transport.

@@ -335,9 +335,9 @@ func TestNewClientValidateCloudCall(t *testing.T) {
 		cfg  pathupdate.ClientConfig
 		want []string
 	}{
-		{"unknown transport", pathupdate.ClientConfig{Tokens: ts, Transport: "grpc"}, []string{"ClientConfig.Transport", "WECHAT_TRANSPORT"}},
-		{"no env", cloud(func(c *pathupdate.ClientConfig) { c.CloudEnv = "" }), []string{"ClientConfig.CloudEnv", "WECHAT_CLOUD_ENV"}},
-		{"no function", cloud(func(c *pathupdate.ClientConfig) { c.CloudFunction = "" }), []string{"ClientConfig.CloudFunction", "WECHAT_CLOUD_FUNCTION"}},
+		{"unknown transport", pathupdate.ClientConfig{Tokens: ts, Transport: "grpc"}, []string{"ClientConfig.Transport", `"grpc"`}},
+		{"no env", cloud(func(c *pathupdate.ClientConfig) { c.CloudEnv = "" }), []string{"ClientConfig.CloudEnv", "environment id"}},
+		{"no function", cloud(func(c *pathupdate.ClientConfig) { c.CloudFunction = "" }), []string{"ClientConfig.CloudFunction", "updatePath"}},
 		{"short timeout", cloud(func(c *pathupdate.ClientConfig) { c.Timeout = 2 * time.Second }), []string{"ClientConfig.Timeout", "5s"}},
 		{"short HTTP client timeout", cloud(func(c *pathupdate.ClientConfig) { c.HTTPClient = &http.Client{Timeout: time.Second} }), []string{"ClientConfig.HTTPClient"}},
 	}

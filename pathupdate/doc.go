@@ -2,7 +2,9 @@
 // WeChat's logistics.updatePath API: the event and its wire format, its
 // content-derived id, the HTTPS client with access-token management, the
 // classification of every answer into an Outcome, and the JetStream
-// publisher and stream topology producers use.
+// publisher and stream topology producers use. It also holds FieldError,
+// the error every Config.Validate of the module reports per field, so that
+// a caller that read a setting elsewhere can say where.
 //
 // It must not decide what a worker does with an Outcome (that is package
 // retry), hold messages or lanes (package worker), or write dead letters

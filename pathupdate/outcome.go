@@ -59,6 +59,7 @@ const (
 	ErrcodeInvalidToken      = 40014 // access_token invalid
 	ErrcodeInvalidSecret     = 40125
 	ErrcodeIPNotWhitelisted  = 40164
+	ErrcodeSecretFrozen      = 40243 // an administrator froze the AppSecret
 	ErrcodeWaybillNotFound   = 40199
 	ErrcodeMissingToken      = 41001 // access_token missing
 	ErrcodeTokenExpired      = 42001
@@ -100,6 +101,13 @@ type Outcome struct {
 	HTTPStatus int   // 0 when no HTTP answer arrived
 	Err        error // transport or decoding failure; nil when WeChat answered
 }
+
+// Answered reports whether WeChat, or a gateway in front of it, answered
+// the call at all (an HTTP status arrived). A call that got no answer —
+// connection refused, DNS, TLS, a timeout, an access_token that could not
+// be had — says nothing about the event: it is never the event's own
+// failure.
+func (o Outcome) Answered() bool { return o.HTTPStatus != 0 }
 
 func (o Outcome) String() string {
 	if o.Err != nil {

@@ -60,15 +60,17 @@ func (c PublisherConfig) WithDefaults() PublisherConfig {
 	return c
 }
 
-// Validate reports the first field of c (after WithDefaults) that is wrong.
+// Validate reports, as FieldErrors, every field of c (after WithDefaults)
+// that is wrong.
 func (c PublisherConfig) Validate() error {
+	errs := FieldErrors{Prefix: "pathupdate: PublisherConfig."}
 	if c.MaxPending < 1 {
-		return fmt.Errorf("PublisherConfig.MaxPending is %d: use a positive count (default %d)", c.MaxPending, DefaultMaxPending)
+		errs.Add("MaxPending", "%d: use a positive count (default %d)", c.MaxPending, DefaultMaxPending)
 	}
 	if c.AckTimeout <= 0 {
-		return fmt.Errorf("PublisherConfig.AckTimeout is %s: use a positive duration (default %s)", c.AckTimeout, DefaultAckTimeout)
+		errs.Add("AckTimeout", "%s: use a positive duration (default %s)", c.AckTimeout, DefaultAckTimeout)
 	}
-	return nil
+	return errs.Err()
 }
 
 // Publisher publishes trace events to LOGISTICS_TRACE and waits for each

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 )
 
 // redactedText is what a Secret prints as, whatever asks.
@@ -44,3 +46,48 @@ func (Secret) MarshalText() ([]byte, error) { return []byte(redactedText), nil }
 
 // LogValue implements slog.LogValuer.
 func (Secret) LogValue() slog.Value { return slog.StringValue(redactedText) }
+
+// MaxSecretFileSize bounds what ReadSecretFile takes in: an app secret or
+// a bearer token is a short line; a bigger file is not one (a device such
+// as /dev/zero, a log, the wrong path) and reading it whole could exhaust
+// memory.
+const MaxSecretFileSize = 4 << 10
+
+// ErrSecretFileTooLarge is wrapped by ReadSecretFile's error for a file
+// over MaxSecretFileSize.
+var ErrSecretFileTooLarge = fmt.Errorf("more than %d bytes: a secret file holds just the secret", MaxSecretFileSize)
+
+// ReadSecretFile reads a secret kept in the file at path, white space
+// around it trimmed, reading no more than MaxSecretFileSize bytes (and one
+// to tell). exposed reports that group or others may read the file, which
+// a caller should warn about. Errors name the path, never the content.
+// The file token source reads its file the same way.
+func ReadSecretFile(path string) (s Secret, exposed bool, err error) {
+	s, fi, err := readSecretFile(path)
+	if err != nil {
+		return "", false, err
+	}
+	return s, fi.Mode().Perm()&0o044 != 0, nil
+}
+
+// readSecretFile is ReadSecretFile, giving what the open file's Stat said
+// (so a rename between a stat and the read cannot mix two files up).
+func readSecretFile(path string) (Secret, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileSize+1))
+	if err != nil {
+		return "", nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > MaxSecretFileSize {
+		return "", nil, fmt.Errorf("%s: %w", path, ErrSecretFileTooLarge)
+	}
+	return Secret(strings.TrimSpace(string(b))), fi, nil
+}

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +158,51 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal("leaks does not find a planted token")
 	}
 	// checkNoSecrets runs at cleanup over everything captured above.
+}
+
+// TestReadSecretFile: trimmed content; a file over the limit (or one
+// that never ends) refused without reading it whole; exposed when group
+// or others may read it.
+func TestReadSecretFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string, perm os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), perm); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, perm); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		path    string
+		want    pathupdate.Secret
+		exposed bool
+		tooBig  bool
+	}{
+		{"private", write("a", "  s3cret\n", 0o600), "s3cret", false, false},
+		{"group readable", write("b", "s3cret", 0o640), "s3cret", true, false},
+		{"world readable", write("c", "s3cret", 0o604), "s3cret", true, false},
+		{"at the limit", write("d", strings.Repeat("x", pathupdate.MaxSecretFileSize), 0o600), pathupdate.Secret(strings.Repeat("x", pathupdate.MaxSecretFileSize)), false, false},
+		{"over the limit", write("e", strings.Repeat("x", pathupdate.MaxSecretFileSize+1), 0o600), "", false, true},
+		{"endless", "/dev/zero", "", false, true},
+	}
+	for _, tt := range tests {
+		got, exposed, err := pathupdate.ReadSecretFile(tt.path)
+		if tt.tooBig {
+			if !errors.Is(err, pathupdate.ErrSecretFileTooLarge) || !strings.Contains(err.Error(), tt.path) {
+				t.Errorf("%s: %v, want ErrSecretFileTooLarge naming the path", tt.name, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want || exposed != tt.exposed {
+			t.Errorf("%s: %d bytes, exposed %v, %v", tt.name, len(got), exposed, err)
+		}
+	}
+	if _, _, err := pathupdate.ReadSecretFile(filepath.Join(dir, "none")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
 }

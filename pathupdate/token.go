@@ -89,30 +89,50 @@ func (c TokenConfig) WithDefaults() TokenConfig {
 }
 
 // Validate reports what the stable and classic sources cannot work
-// without; each error names the field and the fix.
+// without, as FieldErrors.
 func (c TokenConfig) Validate() error {
-	var errs []error
-	if err := validateAPIBase("TokenConfig.APIBase", c.APIBase); err != nil {
-		errs = append(errs, err)
-	}
-	if c.AppID == "" {
-		errs = append(errs, errors.New("pathupdate: TokenConfig.AppID is empty: set the app's AppID (WECHAT_APPID / --appid)"))
-	}
-	if c.AppSecret == "" {
-		errs = append(errs, errors.New("pathupdate: TokenConfig.AppSecret is empty: set the app secret (WECHAT_APPSECRET, WECHAT_APPSECRET_FILE or --appsecret-file)"))
-	}
-	if c.RefreshBefore < 0 {
-		errs = append(errs, fmt.Errorf("pathupdate: TokenConfig.RefreshBefore is %v: use a positive duration or 0 for the default %v", c.RefreshBefore, DefaultRefreshBefore))
-	}
-	return errors.Join(errs...)
+	errs := FieldErrors{Prefix: "pathupdate: TokenConfig."}
+	c.validate(&errs)
+	return errs.Err()
 }
 
-func validateAPIBase(field, base string) error {
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
-		return fmt.Errorf("pathupdate: %s %q is not an http(s) URL without query: use e.g. %s", field, base, DefaultAPIBase)
+func (c TokenConfig) validate(errs *FieldErrors) {
+	if p := apiBaseProblem(c.APIBase); p != "" {
+		errs.Add("APIBase", "%s", p)
 	}
-	return nil
+	if c.AppID == "" {
+		errs.Add("AppID", "empty: the stable and classic token sources need the app's id")
+	}
+	if c.AppSecret == "" {
+		errs.Add("AppSecret", "empty: the stable and classic token sources need the app's secret")
+	}
+	if c.RefreshBefore < 0 {
+		errs.Add("RefreshBefore", "%v: use a positive duration or 0 for the default %v", c.RefreshBefore, DefaultRefreshBefore)
+	}
+}
+
+// apiBaseProblem says what is wrong with base as the WeChat API root; ""
+// when nothing is. Credentials in it are refused: they would be sent to
+// every host the URL names and end up in logs of the URL.
+func apiBaseProblem(base string) string {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+		return fmt.Sprintf("%q: use an http(s) URL without query or credentials, e.g. %s", redactURLUser(base, u, err), DefaultAPIBase)
+	}
+	return ""
+}
+
+// redactURLUser hides a password written into a URL before the URL is
+// quoted in a message.
+func redactURLUser(raw string, u *url.URL, err error) string {
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		return u.String()
+	}
+	return raw
 }
 
 // TokenError is the error of a token request. It never contains the app
@@ -159,6 +179,28 @@ func (e *TokenError) Kind() Kind {
 		return Throttled
 	}
 	return ConfigBroken
+}
+
+// Fix says, for a person, what to change when WeChat refuses the app's
+// credentials or account (Kind ConfigBroken); "" for other errors. It names
+// the settings by their command-line flags and environment variables.
+func (e *TokenError) Fix() string {
+	if e.Kind() != ConfigBroken {
+		return ""
+	}
+	switch e.ErrCode {
+	case ErrcodeInvalidAppID:
+		return "WeChat does not know the AppID: check --appid (WECHAT_APPID)"
+	case ErrcodeInvalidSecret:
+		return "WeChat refuses the AppSecret for this AppID: check --appid and --appsecret / --appsecret-file (WECHAT_APPID, WECHAT_APPSECRET, WECHAT_APPSECRET_FILE)"
+	case ErrcodeIPNotWhitelisted:
+		return "this machine's outbound IP is not on the account's API IP whitelist: add it in the WeChat platform (Development > Basic configuration)"
+	case ErrcodeSecretFrozen:
+		return "the AppSecret is frozen: an administrator must unfreeze it in the WeChat platform"
+	case ErrcodeAPIUnauthorized:
+		return "the account is not authorised for this API: check the account's permissions in the WeChat platform"
+	}
+	return "WeChat refuses the app's credentials: check --appid and --appsecret / --appsecret-file (WECHAT_APPID, WECHAT_APPSECRET, WECHAT_APPSECRET_FILE) and the account's API IP whitelist"
 }
 
 // refreshMargin is how long before expiry a token of the given lifetime is

@@ -1,7 +1,6 @@
 package pathupdate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +9,6 @@ import (
 	"sync"
 	"time"
 )
-
-// maxTokenFileSize bounds what a token file read takes in; a real
-// access_token is a few hundred bytes.
-const maxTokenFileSize = 64 << 10
 
 // staticSource always hands out the same token.
 type staticSource struct{ tok Secret }
@@ -114,24 +109,14 @@ func (s *fileSource) Token(ctx context.Context) (Secret, error) {
 // read reads and trims the file; fi describes what was read (taken from
 // the open file, so a rename between stat and read cannot mix them up).
 func (s *fileSource) read() (Secret, os.FileInfo, error) {
-	f, err := os.Open(s.path)
+	tok, fi, err := readSecretFile(s.path)
 	if err != nil {
 		return "", nil, s.fileError(err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", nil, s.fileError(err)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenFileSize))
-	if err != nil {
-		return "", nil, s.fileError(err)
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
+	if tok == "" {
 		return "", nil, s.fileError(errors.New("file is empty"))
 	}
-	return Secret(b), fi, nil
+	return tok, fi, nil
 }
 
 func (s *fileSource) fileError(err error) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"slices"
 	"strconv"
@@ -100,32 +101,38 @@ func (c StreamsConfig) WithDefaults() StreamsConfig {
 	return c
 }
 
-// Validate reports the first field of c (after WithDefaults) that the
-// server would refuse or that would break delivery.
+// Validate reports, as FieldErrors, every field of c (after WithDefaults)
+// that the server would refuse or that would break delivery.
 func (c StreamsConfig) Validate() error {
-	switch {
-	case c.Replicas < 1 || c.Replicas > MaxReplicas:
-		return fmt.Errorf("StreamsConfig.Replicas is %d: use 1 to %d (1 on a single server, 3 on a cluster)", c.Replicas, MaxReplicas)
-	case c.Partitions < 1 || c.Partitions > MaxPartitions:
-		return fmt.Errorf("StreamsConfig.Partitions is %d: use 1 to %d", c.Partitions, MaxPartitions)
-	case c.MaxAge < 0:
-		return fmt.Errorf("StreamsConfig.MaxAge is %s: use 0 (unlimited) or a positive duration", c.MaxAge)
-	case c.MaxBytes != -1 && c.MaxBytes <= 0:
-		return fmt.Errorf("StreamsConfig.MaxBytes is %d: use -1 (unlimited) or a positive size", c.MaxBytes)
-	case c.Duplicates <= 0:
-		return fmt.Errorf("StreamsConfig.Duplicates is %s: use a positive duration (default %s)", c.Duplicates, DefaultDuplicates)
-	case c.MaxAge > 0 && c.Duplicates > c.MaxAge:
-		return fmt.Errorf("StreamsConfig.Duplicates (%s) exceeds MaxAge (%s): the server refuses a dedup window longer than the stream keeps messages", c.Duplicates, c.MaxAge)
-	case c.DeadLetterMaxAge < 0:
-		return fmt.Errorf("StreamsConfig.DeadLetterMaxAge is %s: use 0 (unlimited) or a positive duration", c.DeadLetterMaxAge)
-	case c.DeadLetterMaxAge > 0 && c.Duplicates > c.DeadLetterMaxAge:
-		return fmt.Errorf("StreamsConfig.Duplicates (%s) exceeds DeadLetterMaxAge (%s): the server refuses a dedup window longer than the stream keeps messages", c.Duplicates, c.DeadLetterMaxAge)
-	case c.DeadLetterMaxBytes != -1 && c.DeadLetterMaxBytes <= 0:
-		return fmt.Errorf("StreamsConfig.DeadLetterMaxBytes is %d: use -1 (unlimited) or a positive size", c.DeadLetterMaxBytes)
-	case c.Storage != jetstream.FileStorage && c.Storage != jetstream.MemoryStorage:
-		return fmt.Errorf("StreamsConfig.Storage is %d: use jetstream.FileStorage or jetstream.MemoryStorage", c.Storage)
+	errs := FieldErrors{Prefix: "pathupdate: StreamsConfig."}
+	if c.Replicas < 1 || c.Replicas > MaxReplicas {
+		errs.Add("Replicas", "%d: use 1 to %d (1 on one server, 3 on a cluster)", c.Replicas, MaxReplicas)
 	}
-	return nil
+	if c.Partitions < 1 || c.Partitions > MaxPartitions {
+		errs.Add("Partitions", "%d: use 1 to %d (fixed when the stream is created)", c.Partitions, MaxPartitions)
+	}
+	for _, f := range []struct {
+		name     string
+		age      time.Duration
+		maxBytes int64
+	}{{"", c.MaxAge, c.MaxBytes}, {"DeadLetter", c.DeadLetterMaxAge, c.DeadLetterMaxBytes}} {
+		switch {
+		case f.age < 0:
+			errs.Add(f.name+"MaxAge", "%s: must not be negative (0: unlimited)", f.age)
+		case f.age > 0 && c.Duplicates > f.age:
+			errs.Add("Duplicates", "%s exceeds %sMaxAge %s: the server refuses a window longer than the stream keeps messages", c.Duplicates, f.name, f.age)
+		}
+		if f.maxBytes != -1 && f.maxBytes <= 0 {
+			errs.Add(f.name+"MaxBytes", "%d: use -1 (unlimited) or a positive size in bytes", f.maxBytes)
+		}
+	}
+	if c.Duplicates <= 0 {
+		errs.Add("Duplicates", "%s: use a positive duration (default %s)", c.Duplicates, DefaultDuplicates)
+	}
+	if c.Storage != jetstream.FileStorage && c.Storage != jetstream.MemoryStorage {
+		errs.Add("Storage", "%d: use jetstream.FileStorage or jetstream.MemoryStorage", c.Storage)
+	}
+	return errs.Err()
 }
 
 // PartitionsMismatchError says the trace stream exists with a partition
@@ -156,6 +163,28 @@ func traceTransformDestination(partitions int) string {
 // the server keeps the destination as given, spacing included.
 var partitionsInDestination = regexp.MustCompile(
 	`^\{\{\s*partition\(\s*(\d+)\s*,\s*1\s*\)\s*\}\}\.` + regexp.QuoteMeta(TraceSubjectPrefix) + `\{\{\s*wildcard\(\s*1\s*\)\s*\}\}$`)
+
+// UnpartitionedFilter matches what the trace stream stores without a
+// partition: a publish to a subject with a literal wildcard token
+// (logistics.trace.* or logistics.trace.>) matches the stream but not its
+// subject transform, so it keeps its own subject. Partition subjects start
+// with the partition number and never match it.
+const UnpartitionedFilter = TraceSubjectPrefix + ">"
+
+// PartitionOf is the partition the trace stream stores waybillID's events
+// in when it has the given partition count: the server's
+// {{partition(n,1)}}, FNV-32a of the waybill id modulo n.
+func PartitionOf(waybillID string, partitions int) int {
+	h := fnv.New32a()
+	h.Write([]byte(waybillID))
+	return int(h.Sum32() % uint32(partitions))
+}
+
+// StoredTraceSubject is the subject the trace stream stores waybillID's
+// events under.
+func StoredTraceSubject(waybillID string, partitions int) string {
+	return strconv.Itoa(PartitionOf(waybillID, partitions)) + "." + TraceSubjectPrefix + waybillID
+}
 
 // PartitionFilter is the consumer filter subject of partition p, 0 <= p <
 // Partitions: "<p>.logistics.trace.*".

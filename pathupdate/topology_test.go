@@ -259,6 +259,9 @@ func TestTopologyTransformKeepsWaybillsOnOnePartition(t *testing.T) {
 		if want := fmt.Sprintf("%d.logistics.trace.%s", p, w); m.Subject != want {
 			t.Errorf("seq %d stored on %q, want %q", seq, m.Subject, want)
 		}
+		if got := StoredTraceSubject(w, partitions); got != m.Subject {
+			t.Errorf("StoredTraceSubject(%q, %d) = %q, the server stored %q", w, partitions, got, m.Subject)
+		}
 		if got := WaybillFromSubject(m.Subject); got != w {
 			t.Errorf("WaybillFromSubject(%q) = %q, want %q", m.Subject, got, w)
 		}

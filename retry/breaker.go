@@ -2,7 +2,6 @@ package retry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -43,6 +42,8 @@ const (
 	OpenInitialDefault  = time.Second
 	OpenMaxDefault      = 30 * time.Second
 	ProbeTimeoutDefault = time.Minute
+	// OpenMaxLimit bounds BreakerConfig.OpenMax.
+	OpenMaxLimit = 24 * time.Hour
 	// MinuteQuotaJitter bounds the random delay added after the next minute
 	// starts when WeChat answers 45011, so that many workers do not all
 	// probe in the same millisecond.
@@ -94,22 +95,28 @@ func (c BreakerConfig) WithDefaults() BreakerConfig {
 	return c
 }
 
-// Validate checks a config after WithDefaults.
+// Validate checks a config after WithDefaults and reports every field
+// that cannot work as a pathupdate.FieldError.
 func (c BreakerConfig) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "retry: BreakerConfig."}
 	if c.Threshold < 1 {
-		errs = append(errs, fmt.Errorf("retry: BreakerConfig.Threshold is %d: set it to 1 or more (default %d)", c.Threshold, ThresholdDefault))
+		errs.Add("Threshold", "%d: use at least 1 (default %d)", c.Threshold, ThresholdDefault)
 	}
 	if c.OpenInitial <= 0 {
-		errs = append(errs, fmt.Errorf("retry: BreakerConfig.OpenInitial is %s: set it above 0 (default %s)", c.OpenInitial, OpenInitialDefault))
+		errs.Add("OpenInitial", "%s: use a positive duration (default %s)", c.OpenInitial, OpenInitialDefault)
 	}
-	if c.OpenMax < c.OpenInitial {
-		errs = append(errs, fmt.Errorf("retry: BreakerConfig.OpenMax %s is below OpenInitial %s: raise it (default %s)", c.OpenMax, c.OpenInitial, OpenMaxDefault))
+	switch {
+	case c.OpenMax < c.OpenInitial:
+		errs.Add("OpenMax", "%s is below OpenInitial %s: raise it (default %s)", c.OpenMax, c.OpenInitial, OpenMaxDefault)
+	case c.OpenMax > OpenMaxLimit:
+		// WeChat's longest quota is a day (45009); an open period beyond
+		// it would pause delivery for longer than any answer asks for.
+		errs.Add("OpenMax", "%s: use at most %s (default %s)", c.OpenMax, OpenMaxLimit, OpenMaxDefault)
 	}
 	if c.ProbeTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("retry: BreakerConfig.ProbeTimeout is %s: set it above 0 (default %s)", c.ProbeTimeout, ProbeTimeoutDefault))
+		errs.Add("ProbeTimeout", "%s: use a positive duration (default %s)", c.ProbeTimeout, ProbeTimeoutDefault)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Breaker pauses all calls while the API fails for every event, and lets
@@ -129,6 +136,8 @@ type Breaker struct {
 	openUntil     time.Time     // when Open: the first probe may go at this time
 	probing       bool          // when HalfOpen: the probe is out
 	probeDeadline time.Time     // when probing: presumed lost after this
+	worked        uint64        // event-specific answers recorded so far
+	cause         string        // the outcome that last opened it, for Why
 	changed       chan struct{} // closed and replaced whenever waiters should look again
 	pending       []transition  // state changes not yet told to Logger/OnChange
 	notifying     bool          // a goroutine is draining pending
@@ -141,8 +150,9 @@ type transition struct {
 }
 
 // NewBreaker returns a closed breaker. It applies WithDefaults and panics if
-// the result does not Validate: a config is checked where it is read, and a
-// bad one reaching here is a programming error.
+// the result does not Validate: whoever builds a BreakerConfig from
+// settings validates it first (worker.Config.Validate covers its Breaker),
+// so a bad one reaching here is a programming error.
 func NewBreaker(cfg BreakerConfig) *Breaker {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -157,6 +167,17 @@ func (b *Breaker) State() BreakerState {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.state
+}
+
+// Why says why the breaker is not closed: the outcome that last opened it
+// (no secret: outcomes are scrubbed). It is "" while closed.
+func (b *Breaker) Why() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == Closed {
+		return ""
+	}
+	return b.cause
 }
 
 // OpenUntil reports when the current open period ends (zero unless Open),
@@ -247,6 +268,24 @@ func (b *Breaker) Release() {
 	b.mu.Unlock()
 }
 
+// Verdict is what the breaker made of one recorded outcome: its state
+// afterwards, and how many event-specific answers (delivered, rejected) it
+// has recorded so far. Policy.Decide reads both: a failure is the event's
+// own only while the breaker is closed and after the API answered some
+// other event.
+type Verdict struct {
+	State  BreakerState
+	Worked uint64
+}
+
+// Worked reports how many event-specific answers the breaker has recorded:
+// a mark to compare a later Verdict.Worked with.
+func (b *Breaker) Worked() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.worked
+}
+
 // Record takes the outcome of a call that Wait let through.
 //
 // Event-specific answers (Delivered, Rejected) prove the API works: they
@@ -255,24 +294,25 @@ func (b *Breaker) Release() {
 // and 45011 (minute quota, until the next wall-clock minute) open it at
 // once. A failure while half-open opens it again for twice the last period,
 // up to OpenMax.
-//
-// counted reports whether the failure may be the event's own and is to be
-// charged to its budget: true only for a Transient (or unknown) outcome
-// recorded while closed that did not open the breaker.
-func (b *Breaker) Record(o pathupdate.Outcome) (counted bool) {
+func (b *Breaker) Record(o pathupdate.Outcome) Verdict {
 	b.mu.Lock()
 	defer b.notify()
 	defer b.mu.Unlock()
+	b.recordLocked(o)
+	return Verdict{State: b.state, Worked: b.worked}
+}
 
+func (b *Breaker) recordLocked(o pathupdate.Outcome) {
 	now := b.cfg.Now()
 	if o.Kind.EventSpecific() {
+		b.worked++
 		b.failures = 0
 		b.period = 0
 		if b.state != Closed {
 			b.probing = false
 			b.setStateLocked(Closed, o.String(), time.Time{})
 		}
-		return false
+		return
 	}
 
 	switch b.state {
@@ -285,8 +325,6 @@ func (b *Breaker) Record(o pathupdate.Outcome) (counted bool) {
 			b.openLocked(until, at, o)
 		case o.Kind == pathupdate.ConfigBroken || b.failures >= b.cfg.Threshold:
 			b.openLocked(now.Add(p), p, o)
-		default:
-			return o.Kind != pathupdate.TokenInvalid && o.Kind != pathupdate.Throttled
 		}
 	case HalfOpen:
 		// The probe failed (or a call from before the breaker opened
@@ -306,7 +344,6 @@ func (b *Breaker) Record(o pathupdate.Outcome) (counted bool) {
 				Msg("circuit breaker: open period extended")
 		}
 	}
-	return false
 }
 
 // quotaOpenLocked says whether o is a quota answer that opens the breaker at
@@ -328,6 +365,7 @@ func (b *Breaker) quotaOpenLocked(o pathupdate.Outcome, now time.Time, p time.Du
 }
 
 func (b *Breaker) openLocked(until time.Time, period time.Duration, o pathupdate.Outcome) {
+	b.cause = o.String()
 	b.failures = 0
 	b.period = period
 	b.openUntil = until
@@ -347,52 +385,4 @@ func (b *Breaker) setStateLocked(to BreakerState, cause string, until time.Time)
 func (b *Breaker) broadcastLocked() {
 	close(b.changed)
 	b.changed = make(chan struct{})
-}
-
-// notify tells Logger and OnChange about queued changes, outside the lock
-// (OnChange may call State) and in order: only one goroutine drains at a
-// time, and one that finds another draining leaves its changes to it.
-func (b *Breaker) notify() {
-	b.mu.Lock()
-	if b.notifying {
-		b.mu.Unlock()
-		return
-	}
-	b.notifying = true
-	drained := false
-	defer func() {
-		if !drained { // OnChange panicked: let the next notify drain
-			b.mu.Lock()
-			b.notifying = false
-			b.mu.Unlock()
-		}
-	}()
-	for len(b.pending) > 0 {
-		t := b.pending[0]
-		b.pending = b.pending[1:]
-		b.mu.Unlock()
-		b.log(t)
-		if b.cfg.OnChange != nil {
-			b.cfg.OnChange(t.from, t.to)
-		}
-		b.mu.Lock()
-	}
-	// Cleared under the same lock that saw pending empty: a change queued
-	// after this point finds notifying false and drains itself.
-	b.notifying = false
-	drained = true
-	b.mu.Unlock()
-}
-
-func (b *Breaker) log(t transition) {
-	switch t.to {
-	case Open:
-		b.cfg.Logger.Warn().Str("from", t.from.String()).Str("cause", t.cause).Time("until", t.until).
-			Msg("circuit breaker open: delivery paused for every event")
-	case HalfOpen:
-		b.cfg.Logger.Info().Msg("circuit breaker half-open: sending one probe")
-	case Closed:
-		b.cfg.Logger.Info().Str("from", t.from.String()).Str("cause", t.cause).
-			Msg("circuit breaker closed: delivery resumed")
-	}
 }

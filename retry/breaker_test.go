@@ -67,8 +67,8 @@ func probe(t *testing.T, b *Breaker, clk *fakeClock) {
 func TestBreakerRecord(t *testing.T) {
 	t.Parallel()
 	type step struct {
-		o       pathupdate.Outcome
-		counted bool
+		o      pathupdate.Outcome
+		closed bool // the verdict's state is Closed
 	}
 	tests := []struct {
 		name      string
@@ -77,26 +77,26 @@ func TestBreakerRecord(t *testing.T) {
 		want      BreakerState
 		wantUntil time.Duration // OpenUntil - t0 when want is Open
 	}{
-		{"transient below threshold is counted", 3,
+		{"transient below threshold stays closed", 3,
 			[]step{{transient, true}, {transient, true}}, Closed, 0},
-		{"threshold opens, the opening failure is not counted", 3,
+		{"threshold opens", 3,
 			[]step{{transient, true}, {transient, true}, {transient, false}}, Open, time.Second},
 		{"event-specific answers reset the run", 3,
-			[]step{{transient, true}, {transient, true}, {rejected, false}, {transient, true}, {transient, true}, {delivered, false}, {transient, true}}, Closed, 0},
-		{"token invalid counts toward threshold but not to the event", 2,
-			[]step{{tokenBad, false}, {transient, false}}, Open, time.Second},
+			[]step{{transient, true}, {transient, true}, {rejected, true}, {transient, true}, {transient, true}, {delivered, true}, {transient, true}}, Closed, 0},
+		{"token invalid counts toward threshold", 2,
+			[]step{{tokenBad, true}, {transient, false}}, Open, time.Second},
 		{"throttled without known errcode counts toward threshold", 2,
-			[]step{{throttled, false}, {throttled, false}}, Open, time.Second},
+			[]step{{throttled, true}, {throttled, false}}, Open, time.Second},
 		{"config broken opens at once", 5,
 			[]step{{configBad, false}}, Open, time.Second},
 		{"daily quota opens at once for OpenMax", 5,
 			[]step{{dailyQuota, false}}, Open, 30 * time.Second},
-		{"failures while open are not counted", 1,
+		{"failures while open keep it open", 1,
 			[]step{{transient, false}, {transient, false}, {tokenBad, false}}, Open, time.Second},
 		{"a success while open closes", 1,
-			[]step{{transient, false}, {delivered, false}, {transient, false}}, Open, time.Second},
+			[]step{{transient, false}, {delivered, true}, {transient, false}}, Open, time.Second},
 		{"a rejection while open closes", 1,
-			[]step{{transient, false}, {rejected, false}}, Closed, 0},
+			[]step{{transient, false}, {rejected, true}}, Closed, 0},
 		{"a later daily quota extends the open period", 1,
 			[]step{{transient, false}, {dailyQuota, false}}, Open, 30 * time.Second},
 	}
@@ -105,9 +105,17 @@ func TestBreakerRecord(t *testing.T) {
 			t.Parallel()
 			clk := newFakeClock(t0)
 			b := NewBreaker(BreakerConfig{Threshold: tt.threshold, Now: clk.Now})
+			var worked uint64
 			for i, s := range tt.steps {
-				if got := b.Record(s.o); got != s.counted {
-					t.Fatalf("step %d Record(%s) counted = %v, want %v", i, s.o, got, s.counted)
+				if s.o.Kind.EventSpecific() {
+					worked++
+				}
+				got := b.Record(s.o)
+				if (got.State == Closed) != s.closed || got.Worked != worked {
+					t.Fatalf("step %d Record(%s) = %+v, want closed %v, worked %d", i, s.o, got, s.closed, worked)
+				}
+				if b.Worked() != worked {
+					t.Fatalf("step %d Worked() = %d, want %d", i, b.Worked(), worked)
 				}
 			}
 			if got := b.State(); got != tt.want {
@@ -134,8 +142,8 @@ func TestBreakerFailedProbeDoublesUpToMax(t *testing.T) {
 	}
 	for _, want := range []time.Duration{2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
 		probe(t, b, clk)
-		if b.Record(transient) {
-			t.Fatal("failed probe counted against the event")
+		if v := b.Record(transient); v.State != Open {
+			t.Fatalf("failed probe: verdict %+v, want open", v)
 		}
 		if got := b.OpenUntil().Sub(clk.Now()); b.State() != Open || got != want {
 			t.Fatalf("after a failed probe: %s for %s, want open for %s", b.State(), got, want)
@@ -164,7 +172,7 @@ func TestBreakerMinuteQuota(t *testing.T) {
 		for i := range 200 {
 			clk := newFakeClock(now)
 			b := NewBreaker(BreakerConfig{Now: clk.Now})
-			if b.Record(minuteQuota) || b.State() != Open {
+			if v := b.Record(minuteQuota); v.State != Open || b.State() != Open {
 				t.Fatalf("45011 at %s: state %s, want open and not counted", now, b.State())
 			}
 			u := b.OpenUntil()

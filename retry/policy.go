@@ -1,73 +1,13 @@
 package retry
 
 import (
-	"errors"
-	"fmt"
+	"math"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
-
-// Action is what the worker does with the event after one call.
-type Action int
-
-const (
-	// Ack: WeChat took the event.
-	Ack Action = iota + 1
-	// DeadLetter: set the event aside in the dead-letter stream with
-	// Decision.Reason, then ack the original.
-	DeadLetter
-	// Retry: call again after Decision.Delay; later events of the waybill
-	// wait behind it.
-	Retry
-	// Pause: the failure is not the event's (token, credentials, quota):
-	// keep the event, spend none of its budget, and wait for the Breaker.
-	Pause
-)
-
-func (a Action) String() string {
-	switch a {
-	case Ack:
-		return "ack"
-	case DeadLetter:
-		return "dead_letter"
-	case Retry:
-		return "retry"
-	case Pause:
-		return "pause"
-	}
-	return fmt.Sprintf("action(%d)", int(a))
-}
-
-// Dead-letter reasons, as they appear in dead-letter headers, `deadletter
-// list --reason` and metrics labels.
-const (
-	ReasonRejected         = "rejected"          // WeChat refused the event
-	ReasonInvalidEvent     = "invalid_event"     // the event breaks the wire format; decided by the worker before any call
-	ReasonRetriesExhausted = "retries_exhausted" // the event failed on its own MaxAttempts times
-)
-
-// Decision is the answer of Policy.Decide.
-type Decision struct {
-	Action Action
-	// Reason is the dead-letter reason when Action is DeadLetter
-	// (ReasonRejected or ReasonRetriesExhausted), empty otherwise.
-	Reason string
-	// Delay is how long to wait before the next call when Action is Retry.
-	Delay time.Duration
-}
-
-func (d Decision) String() string {
-	switch d.Action {
-	case DeadLetter:
-		return "dead_letter: " + d.Reason
-	case Retry:
-		return "retry in " + d.Delay.String()
-	}
-	return d.Action.String()
-}
 
 // Policy defaults.
 const (
@@ -76,6 +16,9 @@ const (
 	MultiplierDefault          = 2.0
 	RandomizationFactorDefault = 0.5
 	MaxAttemptsDefault         = 10
+	// MaxIntervalLimit bounds Policy.MaxInterval: an event retried more
+	// than a day later is better dead-lettered and replayed.
+	MaxIntervalLimit = 24 * time.Hour
 )
 
 // NoJitter as Policy.RandomizationFactor turns jitter off (0 means the
@@ -123,25 +66,32 @@ func (p Policy) WithDefaults() Policy {
 	return p
 }
 
-// Validate checks a policy after WithDefaults.
+// Validate checks a policy after WithDefaults and reports every field
+// that cannot work as a pathupdate.FieldError.
 func (p Policy) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "retry: Policy."}
 	if p.InitialInterval <= 0 {
-		errs = append(errs, fmt.Errorf("retry: Policy.InitialInterval is %s: set it above 0 (default %s)", p.InitialInterval, InitialIntervalDefault))
+		errs.Add("InitialInterval", "%s: use a positive duration (default %s)", p.InitialInterval, InitialIntervalDefault)
 	}
-	if p.MaxInterval < p.InitialInterval {
-		errs = append(errs, fmt.Errorf("retry: Policy.MaxInterval %s is below InitialInterval %s: raise it (default %s)", p.MaxInterval, p.InitialInterval, MaxIntervalDefault))
+	switch {
+	case p.MaxInterval < p.InitialInterval:
+		errs.Add("MaxInterval", "%s is below InitialInterval %s: raise it (default %s)", p.MaxInterval, p.InitialInterval, MaxIntervalDefault)
+	case p.MaxInterval > MaxIntervalLimit:
+		// Jitter stretches a delay by up to 1+RandomizationFactor: far
+		// beyond this it overflows into a negative delay.
+		errs.Add("MaxInterval", "%s: use at most %s (default %s)", p.MaxInterval, MaxIntervalLimit, MaxIntervalDefault)
 	}
-	if p.Multiplier < 1 {
-		errs = append(errs, fmt.Errorf("retry: Policy.Multiplier is %g: set it to 1 or more (default %g)", p.Multiplier, MultiplierDefault))
+	// NaN and infinities compare false with everything: name them.
+	if !(p.Multiplier >= 1) || math.IsInf(p.Multiplier, 0) {
+		errs.Add("Multiplier", "%g: use a finite number of 1 or more (default %g)", p.Multiplier, MultiplierDefault)
 	}
-	if p.RandomizationFactor >= 1 {
-		errs = append(errs, fmt.Errorf("retry: Policy.RandomizationFactor is %g: set it below 1, or NoJitter (default %g)", p.RandomizationFactor, RandomizationFactorDefault))
+	if !(p.RandomizationFactor < 1) || math.IsInf(p.RandomizationFactor, 0) {
+		errs.Add("RandomizationFactor", "%g: use a number below 1, or NoJitter (default %g)", p.RandomizationFactor, RandomizationFactorDefault)
 	}
 	if p.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("retry: Policy.MaxAttempts is %d: set it to 1 or more (default %d)", p.MaxAttempts, MaxAttemptsDefault))
+		errs.Add("MaxAttempts", "%d: use at least 1 (default %d)", p.MaxAttempts, MaxAttemptsDefault)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // NewBackOff returns the delay sequence for one held event. The budget is
@@ -156,38 +106,4 @@ func (p Policy) NewBackOff() backoff.BackOff {
 		backoff.WithRandomizationFactor(max(0, p.RandomizationFactor)),
 		backoff.WithMaxElapsedTime(0),
 	)
-}
-
-// Decide maps the outcome of one call to what the worker does next.
-//
-// attempts is the number of this event's attempts that failed on their own
-// (Breaker.Record said counted), including the one o describes. Failures
-// while the breaker was open or that opened it are not the event's and are
-// left out by the caller. b is the event's backoff from NewBackOff; Decide
-// draws from it only when the answer is Retry. A nil b gives the first
-// interval.
-func (p Policy) Decide(o pathupdate.Outcome, attempts int, b backoff.BackOff) Decision {
-	p = p.WithDefaults()
-	switch o.Kind {
-	case pathupdate.Delivered:
-		return Decision{Action: Ack}
-	case pathupdate.Rejected:
-		return Decision{Action: DeadLetter, Reason: ReasonRejected}
-	case pathupdate.TokenInvalid, pathupdate.ConfigBroken, pathupdate.Throttled:
-		return Decision{Action: Pause}
-	}
-	// Transient, and any Kind this package does not know: retrying within
-	// the budget can neither lose the event nor loop forever.
-	if attempts >= p.MaxAttempts {
-		return Decision{Action: DeadLetter, Reason: ReasonRetriesExhausted}
-	}
-	if b == nil {
-		b = p.NewBackOff()
-	}
-	d := b.NextBackOff()
-	if d == backoff.Stop {
-		// A caller-supplied BackOff with its own limit has spoken.
-		return Decision{Action: DeadLetter, Reason: ReasonRetriesExhausted}
-	}
-	return Decision{Action: Retry, Delay: d}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -74,12 +75,12 @@ func TestAdminFaults(t *testing.T) {
 	var f sandbox.Faults
 	st, body := admin(t, srv, "PUT", "/sandbox/faults", `{"system_error_rate":0.5,"latency":"20ms","minute_quota":100}`, &f)
 	want := sandbox.Faults{SystemErrorRate: 0.5, Latency: sandbox.Duration(20 * time.Millisecond), MinuteQuota: 100}
-	if st != 200 || f != want {
+	if st != 200 || !reflect.DeepEqual(f, want) {
 		t.Fatalf("PUT: %d %s", st, body)
 	}
 	f = sandbox.Faults{}
 	admin(t, srv, "GET", "/sandbox/faults", "", &f)
-	if f != want || srv.Faults() != want {
+	if !reflect.DeepEqual(f, want) || !reflect.DeepEqual(srv.Faults(), want) {
 		t.Fatalf("GET %+v, Faults() %+v, want %+v", f, srv.Faults(), want)
 	}
 	// PUT replaces all; outage_seconds counts from the sandbox's clock.

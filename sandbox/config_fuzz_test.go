@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http/httptest"
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -104,6 +106,9 @@ func sameFaults(a, b sandbox.Faults) bool {
 	if !a.OutageUntil.Equal(b.OutageUntil) {
 		return false
 	}
-	a.OutageUntil = b.OutageUntil
-	return a == b
+	if !slices.Equal(a.SystemErrorWaybills, b.SystemErrorWaybills) { // nil and empty alike
+		return false
+	}
+	a.OutageUntil, a.SystemErrorWaybills = b.OutageUntil, b.SystemErrorWaybills
+	return reflect.DeepEqual(a, b)
 }

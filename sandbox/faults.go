@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -40,6 +41,11 @@ type Faults struct {
 	// the invoke API itself answers InvokeErrcode, the function not run.
 	// path/update calls never get it.
 	InvokeErrorRate float64 `json:"invoke_error_rate"`
+	// SystemErrorWaybills are waybills whose every call is answered
+	// {"errcode":-1} while other waybills go through: an event that fails
+	// on its own, which a worker retries up to its budget and then
+	// dead-letters as retries_exhausted.
+	SystemErrorWaybills []string `json:"system_error_waybills,omitempty"`
 	// InvokeErrcode is the errcode of InvokeErrorRate: -1 (system error)
 	// when 0; -1000 is the invoke API's other system error (a function
 	// that failed or timed out).
@@ -133,10 +139,13 @@ func (s *Sandbox) faultBefore(now time.Time) (status int, latency time.Duration)
 
 // faultAfter decides the faults that come after latency: an errcode, or
 // ErrcodeOK to go on to the body.
-func (s *Sandbox) faultAfter(now time.Time) int {
+func (s *Sandbox) faultAfter(now time.Time, waybillID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.faults
+	if slices.Contains(f.SystemErrorWaybills, waybillID) {
+		return ErrcodeSystemError
+	}
 	if f.MinuteQuota > 0 {
 		m := now.Truncate(time.Minute)
 		if !m.Equal(s.quota.minute) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -188,7 +189,7 @@ func TestSetFaultsClamps(t *testing.T) {
 	t.Parallel()
 	srv := start(t, sandbox.Config{})
 	srv.SetFaults(sandbox.Faults{SystemErrorRate: 2, HTTP5xxRate: math.NaN(), Latency: -1, MinuteQuota: -5})
-	if got, want := srv.Faults(), (sandbox.Faults{SystemErrorRate: 1}); got != want {
+	if got, want := srv.Faults(), (sandbox.Faults{SystemErrorRate: 1}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("faults %+v, want %+v", got, want)
 	}
 }
@@ -225,7 +226,7 @@ func TestFaultsJSON(t *testing.T) {
 		t.Fatalf("JSON %s: want latency as \"20ms\" and no zero outage_until", s)
 	}
 	var back sandbox.Faults
-	if err := json.Unmarshal(b, &back); err != nil || back != f {
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, f) {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
 	for in, want := range map[string]time.Duration{`"1.5s"`: 1500 * time.Millisecond, `1000`: time.Microsecond, `null`: 0} {

@@ -167,7 +167,7 @@ func (s *Sandbox) update(w http.ResponseWriter, r *http.Request, api updateAPI) 
 			return
 		}
 	}
-	code := s.faultAfter(s.cfg.Now())
+	code := s.faultAfter(s.cfg.Now(), u.WaybillID)
 	if code == ErrcodeOK {
 		code = bodyCode
 	}

@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/pathupdate"
-	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/sandbox"
 	"github.com/pathupdate/pathupdate/worker"
 )
@@ -39,7 +39,7 @@ func TestCloudCallTransport(t *testing.T) {
 	b.checkDelivered(t, good)
 	counts := map[int]int{}
 	for _, r := range b.deadLetters(t) {
-		if r.Reason != retry.ReasonRejected {
+		if r.Reason != deadletter.ReasonRejected {
 			t.Fatalf("dead letter %+v: only rejections expected", r)
 		}
 		counts[r.ErrCode]++

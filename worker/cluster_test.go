@@ -45,21 +45,13 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 	b.publishInterleaved(t, trs)
 
 	// Each worker on its own connection, as separate processes would be.
-	w1 := (&bundle{js: connect(), sb: b.sb, pub: b.pub, api: b.api}).startWorker(t, worker.Config{Concurrency: 8})
-	(&bundle{js: connect(), sb: b.sb, pub: b.pub, api: b.api}).startWorker(t, worker.Config{Concurrency: 8})
+	settled := &settledSignal{} // counts both workers' settlements
+	w1 := (&bundle{js: connect(), sb: b.sb, pub: b.pub, api: b.api}).startWorker(t, worker.Config{Concurrency: 8, Observer: settled})
+	(&bundle{js: connect(), sb: b.sb, pub: b.pub, api: b.api}).startWorker(t, worker.Config{Concurrency: 8, Observer: settled})
 
-	waitDelivered := func(n int) {
-		deadline := time.Now().Add(2 * time.Minute)
-		for b.sb.Stats().Delivered < int64(n) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d delivered, waited for %d", b.sb.Stats().Delivered, n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	waitDelivered(600)
+	waitFor(t, settled.reached(600), 2*time.Minute, "600 events settled")
 	c.Stop(1)
-	waitDelivered(1800)
+	waitFor(t, settled.reached(1800), 2*time.Minute, "1,800 events settled")
 	c.Restart(1)
 	natstest.WaitClusterReady(t, c.Servers)
 	b.waitSettled(t, 2*time.Minute)

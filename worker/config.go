@@ -1,11 +1,11 @@
 package worker
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 )
 
@@ -58,6 +58,9 @@ type Config struct {
 	// Observer is told about calls, retries, settlements and the breaker,
 	// for metrics. Default NopObserver.
 	Observer Observer
+	// History, when set, gets a record of every delivery, dead letter and
+	// retry (package history). Default none.
+	History HistoryWriter
 	// Logger receives one line per delivery failure and lifecycle events.
 	Logger zerolog.Logger
 	// Now is the clock. Default time.Now.
@@ -100,31 +103,43 @@ func (c Config) WithDefaults() Config {
 	if c.Breaker.Now == nil {
 		c.Breaker.Now = c.Now
 	}
+	c.Breaker = c.Breaker.WithDefaults()
 	return c
 }
 
-// Validate reports the first setting that cannot work, naming it.
+// Validate reports every field that cannot work (after WithDefaults) as a
+// pathupdate.FieldError; those of Retry and Breaker are named
+// "Retry.<field>" and "Breaker.<field>". It covers every field New uses,
+// so New never fails or panics on a config Validate accepted.
 func (c Config) Validate() error {
-	switch {
-	case c.Consumer == "":
-		return fmt.Errorf("worker: Consumer is empty: set a durable consumer name (default %q)", ConsumerDefault)
-	case c.MaxInFlight < 1:
-		return fmt.Errorf("worker: MaxInFlight %d must be at least 1", c.MaxInFlight)
-	case c.Concurrency < 1:
-		return fmt.Errorf("worker: Concurrency %d must be at least 1", c.Concurrency)
-	case c.AckWait < time.Second:
-		return fmt.Errorf("worker: AckWait %s is too short: use at least 1s (default %s)", c.AckWait, AckWaitDefault)
-	case !validMemberID(c.MemberID):
-		return fmt.Errorf("worker: MemberID %q: use letters, digits, - and _ only", c.MemberID)
-	case c.PinnedTTL < time.Second:
-		return fmt.Errorf("worker: PinnedTTL %s is too short: use at least 1s (default %s)", c.PinnedTTL, PinnedTTLDefault)
-	case c.MemberTTL < time.Second:
-		return fmt.Errorf("worker: MemberTTL %s is too short: use at least 1s (default %s)", c.MemberTTL, MemberTTLDefault)
-	case c.ShutdownTimeout < 0:
-		return fmt.Errorf("worker: ShutdownTimeout %s must not be negative", c.ShutdownTimeout)
+	errs := pathupdate.FieldErrors{Prefix: "worker: Config."}
+	// The consumer's name goes into JetStream subjects and the server's
+	// file names: the server refuses . * > and blanks, and this package
+	// appends -p<N>. Checked here so that a wrong one fails before Start.
+	if !validMemberID(c.Consumer) {
+		errs.Add("Consumer", "%q: use 1 to 128 letters, digits, - and _ (default %q)", c.Consumer, ConsumerDefault)
 	}
-	if err := c.Retry.Validate(); err != nil {
-		return fmt.Errorf("worker: %w", err)
+	if !validMemberID(c.MemberID) {
+		errs.Add("MemberID", "%q: use 1 to 128 letters, digits, - and _ (default: host name, process id and a random suffix)", c.MemberID)
 	}
-	return nil
+	if c.MaxInFlight < 1 {
+		errs.Add("MaxInFlight", "%d: use at least 1 (default %d)", c.MaxInFlight, MaxInFlightDefault)
+	}
+	if c.Concurrency < 1 {
+		errs.Add("Concurrency", "%d: use at least 1 (default %d)", c.Concurrency, ConcurrencyDefault)
+	}
+	for _, d := range []struct {
+		field    string
+		v, deflt time.Duration
+	}{{"AckWait", c.AckWait, AckWaitDefault}, {"PinnedTTL", c.PinnedTTL, PinnedTTLDefault}, {"MemberTTL", c.MemberTTL, MemberTTLDefault}} {
+		if d.v < time.Second {
+			errs.Add(d.field, "%s is too short: use at least 1s (default %s)", d.v, d.deflt)
+		}
+	}
+	if c.ShutdownTimeout < 0 {
+		errs.Add("ShutdownTimeout", "%s: must not be negative (default %s)", c.ShutdownTimeout, ShutdownTimeoutDefault)
+	}
+	errs.Nest("Retry", c.Retry.Validate())
+	errs.Nest("Breaker", c.Breaker.Validate())
+	return errs.Err()
 }

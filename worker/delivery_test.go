@@ -2,9 +2,11 @@ package worker_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/sandbox"
@@ -75,7 +77,7 @@ func TestDeadLettersOnlyWhatWeChatRejects(t *testing.T) {
 	for _, r := range b.deadLetters(t) {
 		key := r.Reason
 		switch r.Reason {
-		case retry.ReasonRejected:
+		case deadletter.ReasonRejected:
 			if r.ErrCode != pathupdate.ErrcodeWaybillNotFound && r.ErrCode != pathupdate.ErrcodeIncorrectToken {
 				t.Fatalf("rejected dead letter with errcode %d", r.ErrCode)
 			}
@@ -87,7 +89,7 @@ func TestDeadLettersOnlyWhatWeChatRejects(t *testing.T) {
 			if _, err := pathupdate.DecodeEvent(r.Event); err != nil {
 				t.Fatalf("rejected dead letter does not carry the original event: %v", err)
 			}
-		case retry.ReasonInvalidEvent:
+		case deadletter.ReasonInvalidEvent:
 			if r.WaybillID != "GOOD0000" || r.ErrMsg == "" {
 				t.Fatalf("invalid_event dead letter %+v: want waybill GOOD0000 and a reason", r)
 			}
@@ -120,19 +122,20 @@ func TestOutageDeadLettersNothing(t *testing.T) {
 	trs := traces("OUT", 100, 10)
 	b.register(trs)
 	// The budget is small on purpose: an outage must not spend it.
-	w := b.startWorker(t, worker.Config{Retry: retry.Policy{InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxAttempts: 3}})
+	cfg := worker.Config{Retry: retry.Policy{InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxAttempts: 3}}
+	opened := make(chan struct{})
+	var once sync.Once
+	cfg.Breaker.OnChange = func(_, to retry.BreakerState) {
+		if to != retry.Closed {
+			once.Do(func() { close(opened) })
+		}
+	}
+	b.startWorker(t, cfg)
 	b.publishInterleaved(t, trs[:50])
 	b.sb.SetFaults(sandbox.Faults{OutageUntil: time.Now().Add(outage)})
 	b.publishInterleaved(t, trs[50:])
 
-	// The breaker must open during the outage.
-	deadline := time.Now().Add(outage)
-	for w.BreakerState() == retry.Closed && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if w.BreakerState() == retry.Closed {
-		t.Fatal("breaker never opened during the outage")
-	}
+	waitFor(t, opened, outage, "the breaker opening during the outage")
 	b.waitSettled(t, outage+time.Minute)
 	b.checkDelivered(t, trs)
 	if dl := b.deadLetters(t); len(dl) != 0 {
@@ -146,11 +149,10 @@ func TestRestartMidRunLosesNothing(t *testing.T) {
 	trs := traces("RST", 200, 10)
 	b.register(trs)
 	b.publishInterleaved(t, trs)
-	w1 := b.startWorker(t, worker.Config{Concurrency: 8})
+	settled := &settledSignal{}
+	w1 := b.startWorker(t, worker.Config{Concurrency: 8, Observer: settled})
 	// Stop once a part of the work is done, so the stop lands mid-run.
-	for w1.Stats().Delivered < 300 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, settled.reached(300), time.Minute, "300 events settled")
 	if err := w1.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -216,12 +218,12 @@ func TestGracefulStopHandsOverWithoutDuplicates(t *testing.T) {
 	trs := traces("GRC", 200, 10)
 	b.register(trs)
 	b.publishInterleaved(t, trs)
-	w1 := b.startWorker(t, worker.Config{Concurrency: 8, MemberTTL: time.Second})
-	w2 := b.startWorker(t, worker.Config{Concurrency: 8, MemberTTL: time.Second})
+	s1, s2 := &settledSignal{}, &settledSignal{}
+	w1 := b.startWorker(t, worker.Config{Concurrency: 8, MemberTTL: time.Second, Observer: s1})
+	w2 := b.startWorker(t, worker.Config{Concurrency: 8, MemberTTL: time.Second, Observer: s2})
 	// Stop one once both are busy, and again start one: shares move twice.
-	for w1.Stats().Delivered < 200 || w2.Stats().Delivered < 200 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, s1.reached(200), time.Minute, "200 events settled by the first worker")
+	waitFor(t, s2.reached(200), time.Minute, "200 events settled by the second worker")
 	if err := w1.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

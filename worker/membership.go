@@ -28,12 +28,18 @@ type Member struct {
 	Beat       time.Time `json:"beat"`
 	Partitions []int     `json:"partitions"` // partitions it holds now
 	Held       int       `json:"held"`       // messages it holds now
+	// Breaker is its circuit breaker's state ("closed", "open",
+	// "half_open"); Paused says why its delivery is paused, "" when it
+	// is not (refused credentials, or the outcome that opened the breaker).
+	Breaker string `json:"breaker,omitempty"`
+	Paused  string `json:"paused,omitempty"`
 }
 
 // membership is this worker's entry in MembersBucket.
 type membership struct {
-	kv jetstream.KeyValue
-	me Member
+	kv     jetstream.KeyValue
+	me     Member
+	health func() Health // what the worker says of its delivery; nil: nothing
 }
 
 // NewMemberID makes a member id: host name, process id and a random
@@ -98,6 +104,10 @@ func openMembership(ctx context.Context, js jetstream.JetStream, id string, ttl 
 // beat renews this worker's entry with what it holds now.
 func (m *membership) beat(ctx context.Context, partitions []int, heldN int, now time.Time) error {
 	m.me.Partitions, m.me.Held, m.me.Beat = partitions, heldN, now
+	if m.health != nil {
+		h := m.health()
+		m.me.Breaker, m.me.Paused = h.Breaker.String(), h.Why
+	}
 	b, err := json.Marshal(m.me)
 	if err != nil {
 		return err

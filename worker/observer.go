@@ -14,9 +14,8 @@ type Observer interface {
 	APICall(o pathupdate.Outcome, took time.Duration)
 	// Retried is an event that will be called again after a delay.
 	Retried(o pathupdate.Outcome)
-	// Settled is an event done with: delivered (reason "") or dead-lettered
-	// with reason. published is when JetStream stored it (for end-to-end
-	// latency); invalid events have Outcome.Kind 0.
+	// Settled is an event done with, delivered or dead-lettered, as s
+	// describes it.
 	Settled(s Settlement)
 	// BreakerChanged is the circuit breaker moving between states.
 	BreakerChanged(from, to retry.BreakerState)
@@ -24,12 +23,16 @@ type Observer interface {
 
 // Settlement describes one settled event.
 type Settlement struct {
-	Delivered bool
-	Reason    string // dead-letter reason when not Delivered
-	Outcome   pathupdate.Outcome
-	Attempts  int       // API calls made for it
-	Published time.Time // JetStream's timestamp of the message
-	At        time.Time
+	Delivered bool   // acked after WeChat accepted it
+	Reason    string // the dead-letter reason when not Delivered
+	// Outcome is the last API answer; an invalid event, never sent, has
+	// Outcome.Kind 0.
+	Outcome  pathupdate.Outcome
+	Attempts int // API calls made for it
+	// Published is when JetStream stored the message (zero if unknown),
+	// for end-to-end latency.
+	Published time.Time
+	At        time.Time // when it was settled
 }
 
 // NopObserver observes nothing.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -14,102 +15,130 @@ import (
 	"github.com/pathupdate/pathupdate/retry"
 )
 
-// attempt is what a settle loop knows about its event's delivery so far.
+// attempt is what a settle loop knows about its event's delivery so far,
+// for logs, dead letters and metrics.
 type attempt struct {
 	calls   int // API calls made
-	counted int // failures that were the event's own (breaker closed)
 	first   time.Time
 	last    time.Time
 	outcome pathupdate.Outcome
 }
 
-// settle delivers h, retrying as the policy says, until it is acked or
-// dead-lettered. It returns errStopping when the worker stops first.
+// settle delivers h until it is acked or dead-lettered, doing what
+// retry.Policy.Decide says after every call; it decides nothing itself.
+// It returns errStopping when the worker stops first.
 func (p *partition) settle(h *held) error {
 	w := p.w
-	data := p.msgOf(h).Data()
+	ev, invalid := p.decode(h)
+	in := retry.Input{Invalid: invalid, Backoff: w.cfg.Retry.NewBackOff(), Pause: w.cfg.Retry.NewBackOff()}
+	var a attempt
+	if invalid != nil {
+		w.stats.invalid.Add(1)
+		now := w.cfg.Now()
+		a = attempt{first: now, last: now, outcome: pathupdate.Outcome{ErrMsg: invalid.Error()}}
+		_, err := p.carryOut(h, ev, w.cfg.Retry.Decide(in), &a)
+		return err
+	}
+	in.Mark = w.breaker.Worked()
+	for {
+		o, err := p.call(ev, &a)
+		if err != nil {
+			return err
+		}
+		in.Outcome, in.Verdict = o, w.breaker.Record(o)
+		d := w.cfg.Retry.Decide(in)
+		in.Mark = in.Verdict.Worked
+		if d.Spent {
+			in.Attempts++
+		}
+		if done, err := p.carryOut(h, ev, d, &a); done || err != nil {
+			return err
+		}
+	}
+}
 
-	ev, err := pathupdate.DecodeEvent(data)
+// decode reads h's event; an error is an invalid event.
+func (p *partition) decode(h *held) (pathupdate.Event, error) {
+	ev, err := pathupdate.DecodeEvent(p.msgOf(h).Data())
 	if err == nil && ev.WaybillID != h.waybill {
 		err = fmt.Errorf("%w: waybill_id %q in the body differs from %q in the subject", pathupdate.ErrInvalidEvent, ev.WaybillID, h.waybill)
 	}
-	if err != nil {
-		w.stats.invalid.Add(1)
-		now := w.cfg.Now()
-		a := attempt{first: now, last: now, outcome: pathupdate.Outcome{ErrMsg: err.Error()}}
-		p.logFailure(h, a, "dead-lettered: "+retry.ReasonInvalidEvent)
-		return p.deadLetter(h, retry.ReasonInvalidEvent, a)
-	}
+	return ev, err
+}
 
-	var bo backoff.BackOff = w.cfg.Retry.NewBackOff()
-	var a attempt
-	for {
-		if err := w.breaker.Wait(p.softCtx); err != nil {
-			return errStopping
-		}
-		select {
-		case w.sem <- struct{}{}:
-		case <-p.softCtx.Done():
-			w.breaker.Release()
-			return errStopping
-		}
-		a.last = w.cfg.Now()
-		if a.first.IsZero() {
-			a.first = a.last
-		}
-		a.calls++
-		o := w.api.UpdatePath(p.callCtx, ev)
-		<-w.sem
-		w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
-		if p.callCtx.Err() != nil {
-			w.breaker.Release()
-			return errStopping
-		}
-		a.outcome = o
-		counted := w.breaker.Record(o)
-		if o.Kind == pathupdate.Transient && counted {
-			a.counted++
-		}
-
-		if o.Kind == pathupdate.Transient && !counted {
-			// The breaker opened: the API fails for everything, not for this
-			// event. Wait for the breaker, spend no budget.
-			p.logFailure(h, a, "paused: API failing for every event")
-			continue
-		}
-		d := w.cfg.Retry.Decide(o, a.counted, bo)
-		switch d.Action {
-		case retry.Ack:
-			w.stats.delivered.Add(1)
-			if a.calls > 1 {
-				w.stats.deliveredAfterRetry.Add(1)
-			}
-			w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: o, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
-			if err := p.ack(h); err != nil {
-				return errStopping // delivered, not acked: it comes back (at least once)
-			}
-			return nil
-		case retry.DeadLetter:
-			p.logFailure(h, a, "dead-lettered: "+d.Reason)
-			return p.deadLetter(h, d.Reason, a)
-		case retry.Retry:
-			w.stats.retries.Add(1)
-			w.cfg.Observer.Retried(o)
-			p.logFailure(h, a, fmt.Sprintf("retrying in %s", d.Delay.Round(time.Millisecond)))
-			if !p.wait(d.Delay) {
-				return errStopping
-			}
-		case retry.Pause:
-			w.stats.paused.Add(1)
-			p.logFailure(h, a, "paused: not the event's fault")
-			if w.breaker.State() == retry.Closed {
-				// Not open yet: do not hammer the API meanwhile.
-				if !p.wait(bo.NextBackOff()) {
-					return errStopping
-				}
-			}
-		}
+// call makes one API call through the breaker and the concurrency limit
+// and records it in a. It returns errStopping when the partition is
+// released first.
+func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, error) {
+	w := p.w
+	if err := w.breaker.Wait(p.softCtx); err != nil {
+		return pathupdate.Outcome{}, errStopping
 	}
+	select {
+	case w.sem <- struct{}{}:
+	case <-p.softCtx.Done():
+		w.breaker.Release()
+		return pathupdate.Outcome{}, errStopping
+	}
+	a.last = w.cfg.Now()
+	if a.first.IsZero() {
+		a.first = a.last
+	}
+	a.calls++
+	o := w.api.UpdatePath(p.callCtx, ev)
+	<-w.sem
+	w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
+	if p.callCtx.Err() != nil {
+		w.breaker.Release()
+		return pathupdate.Outcome{}, errStopping
+	}
+	a.outcome = o
+	return o, nil
+}
+
+// carryOut does what d says with h. done reports that h is settled (acked
+// or dead-lettered); err is errStopping when the partition is released
+// first.
+func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *attempt) (done bool, err error) {
+	w := p.w
+	switch d.Action {
+	case retry.Ack:
+		w.stats.delivered.Add(1)
+		if a.calls > 1 {
+			w.stats.deliveredAfterRetry.Add(1)
+		}
+		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
+		p.remember(h, ev, d, *a, 0)
+		if err := p.ack(h); err != nil {
+			return true, errStopping // delivered, not acked: it comes back (at least once)
+		}
+		return true, nil
+	case retry.DeadLetter:
+		p.logFailure(h, *a, "dead-lettered: "+d.Reason)
+		seq, err := p.deadLetter(h, d.Reason, *a)
+		if err == nil {
+			p.remember(h, ev, d, *a, seq)
+		}
+		return true, err
+	case retry.Retry:
+		p.remember(h, ev, d, *a, 0)
+		w.stats.retries.Add(1)
+		w.cfg.Observer.Retried(a.outcome)
+		p.logFailure(h, *a, fmt.Sprintf("retrying in %s", d.Delay.Round(time.Millisecond)))
+	case retry.Wait:
+		w.stats.paused.Add(1)
+		if d.Delay == 0 {
+			p.logFailure(h, *a, "paused: the API fails for every event; waiting for the circuit breaker")
+		} else {
+			p.logFailure(h, *a, fmt.Sprintf("paused: not the event's fault; trying again in %s", d.Delay.Round(time.Millisecond)))
+		}
+	default:
+		return false, fmt.Errorf("worker: retry decided %s, which the worker cannot carry out", d)
+	}
+	if !p.wait(d.Delay) {
+		return false, errStopping
+	}
+	return false, nil
 }
 
 // wait sleeps d unless the partition is released first; it reports
@@ -132,7 +161,7 @@ func (p *partition) wait(d time.Duration) bool {
 // original. A crash in between redelivers the original; the dead letter's
 // Nats-Msg-Id (from the original sequence) makes the second write a
 // duplicate, not a second record.
-func (p *partition) deadLetter(h *held, reason string, a attempt) error {
+func (p *partition) deadLetter(h *held, reason string, a attempt) (seq uint64, err error) {
 	w := p.w
 	m := p.msgOf(h)
 	rec := deadletter.Record{
@@ -159,27 +188,27 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) error {
 	bo.MaxInterval = 5 * time.Second
 	for {
 		ctx, cancel := context.WithTimeout(p.softCtx, 10*time.Second)
-		err := w.dl.Write(ctx, rec)
+		seq, err = w.dl.Append(ctx, rec)
 		cancel()
 		if err == nil {
 			break
 		}
 		if p.softCtx.Err() != nil {
-			return errStopping
+			return 0, errStopping
 		}
 		p.log.Error().Err(err).Str("waybill", h.waybill).Uint64("seq", h.seq).Msg("dead-letter write failed; will try again")
 		if !p.wait(bo.NextBackOff()) {
-			return errStopping
+			return 0, errStopping
 		}
 	}
 	if err := p.ack(h); err != nil {
 		// Stored, not acked: it comes back, and the dead letter's
 		// Nats-Msg-Id makes its second write a duplicate.
-		return errStopping
+		return 0, errStopping
 	}
 	w.stats.deadLettered(reason)
 	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
-	return nil
+	return seq, nil
 }
 
 // published is when JetStream stored m (zero if unknown).
@@ -201,7 +230,11 @@ func (p *partition) logFailure(h *held, a attempt, what string) {
 	if o.Kind != 0 { // 0: an invalid event, never sent
 		e = e.Str("outcome", o.Kind.String())
 	}
-	e = e.Int("errcode", o.ErrCode)
+	if o.ErrCode != 0 || o.HTTPStatus == http.StatusOK {
+		// Only an answer has an errcode: a failed token fetch or a
+		// connection error logged with "errcode":0 reads as a success.
+		e = e.Int("errcode", o.ErrCode)
+	}
 	if o.ErrMsg != "" {
 		e = e.Str("errmsg", pathupdate.MaskPhones(o.ErrMsg))
 	}

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"sync/atomic"
 
-	"github.com/pathupdate/pathupdate/retry"
+	"github.com/pathupdate/pathupdate/deadletter"
 )
 
 // counters are the worker's running totals, read by Stats.
@@ -24,9 +24,9 @@ type counters struct {
 
 func (c *counters) deadLettered(reason string) {
 	switch reason {
-	case retry.ReasonRejected:
+	case deadletter.ReasonRejected:
 		c.dlRejected.Add(1)
-	case retry.ReasonInvalidEvent:
+	case deadletter.ReasonInvalidEvent:
 		c.dlInvalid.Add(1)
 	default:
 		c.dlExhausted.Add(1)
@@ -68,9 +68,9 @@ func (w *Worker) Stats() Stats {
 		Retries:             c.retries.Load(),
 		Paused:              c.paused.Load(),
 		DeadLettered: map[string]uint64{
-			retry.ReasonRejected:         c.dlRejected.Load(),
-			retry.ReasonInvalidEvent:     c.dlInvalid.Load(),
-			retry.ReasonRetriesExhausted: c.dlExhausted.Load(),
+			deadletter.ReasonRejected:         c.dlRejected.Load(),
+			deadletter.ReasonInvalidEvent:     c.dlInvalid.Load(),
+			deadletter.ReasonRetriesExhausted: c.dlExhausted.Load(),
 		},
 		RedeliveriesMerged: c.redeliveriesMerged.Load(),
 		HandedBack:         c.handedBack.Load(),

@@ -28,7 +28,8 @@ type Deliverer interface {
 // DeadLetterWriter stores a dead letter and returns once it is stored
 // (PubAck); *deadletter.Writer is one.
 type DeadLetterWriter interface {
-	Write(ctx context.Context, r deadletter.Record) error
+	// Append stores r and returns its sequence in the dead-letter stream.
+	Append(ctx context.Context, r deadletter.Record) (uint64, error)
 }
 
 // errStopping says a held message was not settled because its partition
@@ -56,6 +57,10 @@ type Worker struct {
 	started bool
 	looping bool // loop runs: Stop waits for it
 	parts   map[int]*partition
+
+	unpartitioned jetstream.ConsumeContext // messages stored without a partition (unpartitioned.go)
+	credentials   string                   // why WeChat refuses the credentials; "" when it does not (credentials.go)
+	probing       sync.WaitGroup           // the credentials probe running in the background
 
 	loopCtx  context.Context
 	stopLoop context.CancelFunc
@@ -145,6 +150,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	replicas := st.CachedInfo().Config.Replicas
+	w.checkCredentials(ctx)
 	// A cluster that has just formed can take a while to place a new
 	// replicated bucket or consumer: keep trying until ctx ends.
 	if err := w.untilDone(ctx, "join", func(ctx context.Context) error {
@@ -153,6 +159,7 @@ func (w *Worker) Start(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			m.health = w.Health
 			w.members = m
 		}
 		if err := w.members.beat(ctx, nil, 0, w.cfg.Now()); err != nil {
@@ -160,6 +167,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 		return w.rebalance(ctx)
 	}); err != nil {
+		return err
+	}
+	if err := w.untilDone(ctx, "unpartitioned messages", w.startUnpartitioned); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -327,6 +337,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		looping := w.looping
 		w.mu.Unlock()
 		w.stopLoop()
+		w.probing.Wait()
 		if looping {
 			select {
 			case <-w.loopDone:
@@ -342,6 +353,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		clear(w.parts)
 		w.mu.Unlock()
 		w.releaseAll(parts)
+		w.stopUnpartitioned()
 		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if w.members != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,4 +207,52 @@ func (b *bundle) deadLetters(t *testing.T) []deadletter.Record {
 		out = append(out, r)
 	}
 	return out
+}
+
+// settledSignal is an Observer that counts settled events, so a test waits
+// for the n-th one on a channel instead of polling.
+type settledSignal struct {
+	worker.NopObserver
+	mu      sync.Mutex
+	n       int
+	waiters map[int]chan struct{}
+}
+
+func (s *settledSignal) Settled(worker.Settlement) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if ch, ok := s.waiters[s.n]; ok {
+		close(ch)
+		delete(s.waiters, s.n)
+	}
+}
+
+// reached is closed once n events have settled.
+func (s *settledSignal) reached(n int) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{})
+	if s.n >= n {
+		close(ch)
+		return ch
+	}
+	if s.waiters == nil {
+		s.waiters = make(map[int]chan struct{})
+	}
+	if old, ok := s.waiters[n]; ok {
+		return old
+	}
+	s.waiters[n] = ch
+	return ch
+}
+
+// waitFor fails the test unless ch is closed within timeout.
+func waitFor(t *testing.T, ch <-chan struct{}, timeout time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		t.Fatalf("%s: not within %s", what, timeout)
+	}
 }

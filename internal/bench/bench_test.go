@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func tiny(t *testing.T) Options {
 		Latency: 2 * time.Millisecond, Concurrency: 8,
 		E2ERate: 200, E2EDuration: 300 * time.Millisecond,
 		MemoryEvents: 500,
-		ModuleDir:    "..",
+		ModuleDir:    filepath.Join("..", ".."),
 		TempDir:      t.TempDir(),
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/internal/assemble"
 	"github.com/pathupdate/pathupdate/internal/bench/traffic"
 	"github.com/pathupdate/pathupdate/internal/metrics"
 	"github.com/pathupdate/pathupdate/internal/natsserver"
@@ -126,17 +126,18 @@ func (e *env) publishReader(ctx context.Context, r io.Reader, want int) error {
 	return nil
 }
 
-// startWorker starts a worker the way `pathupdate worker` wires one:
-// metrics observer, info-level logger (written nowhere), dead-letter
-// writer, default settings but o.Concurrency and o.MaxInFlight.
+// startWorker starts a worker wired as `pathupdate worker` wires one
+// (package assemble): metrics observer, info-level logger (written
+// nowhere), dead-letter writer, default settings but o.Concurrency and
+// o.MaxInFlight.
 func (e *env) startWorker(ctx context.Context, api worker.Deliverer, o Options) (*worker.Worker, error) {
 	log := zerolog.New(io.Discard).Level(zerolog.InfoLevel)
 	m, err := metrics.New(metrics.Config{Registry: prometheus.NewRegistry(), Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	w, err := worker.New(e.js, api, deadletter.NewWriter(e.js, deadletter.WriterConfig{Logger: log}),
-		worker.Config{Concurrency: o.Concurrency, MaxInFlight: o.MaxInFlight, Observer: m, Logger: log})
+	w, err := assemble.Worker(e.js, assemble.Settings{Deliverer: api, Logger: log,
+		Worker: worker.Config{Concurrency: o.Concurrency, MaxInFlight: o.MaxInFlight, Observer: m}})
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +152,10 @@ func (e *env) startWorker(ctx context.Context, api worker.Deliverer, o Options) 
 // latency, and a product client for it with a stable access token.
 func newSandbox(latency time.Duration) (*sandbox.Server, *pathupdate.Client, error) {
 	sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true, Faults: sandbox.Faults{Latency: sandbox.Duration(latency)}})
-	hc := pathupdate.NewHTTPClient(pathupdate.DefaultHTTPTimeout)
-	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{APIBase: sb.URL, AppID: sandbox.DefaultAppID,
-		AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret), HTTPClient: hc})
-	if err != nil {
-		sb.Close()
-		return nil, nil, err
-	}
-	client, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: hc})
+	client, err := assemble.Client(assemble.Settings{
+		Tokens: pathupdate.TokenSourceConfig{TokenConfig: pathupdate.TokenConfig{AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret)}},
+		Client: pathupdate.ClientConfig{APIBase: sb.URL},
+	})
 	if err != nil {
 		sb.Close()
 		return nil, nil, err

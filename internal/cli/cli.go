@@ -48,6 +48,7 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			gatewayCommand(),
 			deadletterCommand(),
 			statusCommand(),
+			traceCommand(),
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/urfave/cli/v3"
 	"go.yaml.in/yaml/v4"
 )
@@ -182,8 +183,42 @@ type settingSources struct {
 	file *configFile // nil without a config file
 
 	mu      sync.Mutex
-	pending map[string]origin // flag name -> source whose value is being set
-	origins map[string]origin // flag name -> where its value came from
+	pending map[string]origin     // flag name -> source whose value is being set
+	origins map[string]origin     // flag name -> where its value came from
+	secrets map[string]secretRead // secret file path -> what reading it gave
+}
+
+// secretRead is what reading a secret file gave; first is true for the
+// first caller only, which warns.
+type secretRead struct {
+	secret  pathupdate.Secret
+	exposed bool
+	err     error
+	first   bool
+}
+
+// secretFile reads the secret file at path with read, once per run: the
+// checks before a start and the start itself read the same file, and a
+// warning about it is given once.
+func (s *settingSources) secretFile(path string, read func(string) (pathupdate.Secret, bool, error)) secretRead {
+	if s == nil {
+		r := secretRead{first: true}
+		r.secret, r.exposed, r.err = read(path)
+		return r
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.secrets[path]; ok {
+		r.first = false
+		return r
+	}
+	r := secretRead{first: true}
+	r.secret, r.exposed, r.err = read(path)
+	if s.secrets == nil {
+		s.secrets = map[string]secretRead{}
+	}
+	s.secrets[path] = r
+	return r
 }
 
 // useSettings loads the config file (named in args, else by

@@ -21,12 +21,13 @@ func writeConfig(t *testing.T, content string) string {
 	return p
 }
 
-// printed runs `worker --print-config` with args and returns each
-// setting's value and origin as printed.
+// printed runs `worker --print-config --sandbox` with args (the sandbox
+// stands in for WeChat credentials, without which the check fails) and
+// returns each setting's value and origin as printed.
 func printed(t *testing.T, args ...string) map[string][2]string {
 	t.Helper()
 	var out output
-	code, got := runInto(context.Background(), &out, "", args...)
+	code, got := runInto(context.Background(), &out, "", append(args, "--sandbox")...)
 	if code != 0 {
 		t.Fatalf("%v: exit %d:\n%s", args, code, got)
 	}

@@ -5,5 +5,8 @@
 //
 // It must not hold product logic: anything a Go caller could want (publish,
 // deliver, dead-letter operations, the sandbox) lives in its own package and
-// is only called from here.
+// is only called from here. Nor may it hold a copy of a package's rules: a
+// setting is checked by the Validate of the package whose config it fills,
+// and the CLI only maps each pathupdate.FieldError to its flag, environment
+// variable and config file (config_fields.go).
 package cli

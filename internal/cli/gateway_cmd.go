@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -27,7 +26,7 @@ func gatewayCommand() *cli.Command {
 		Description: "Validates each event, publishes the valid ones to JetStream and answers after every PubAck, with a result\n" +
 			"per event. Requires a bearer token (--gateway-token or --gateway-token-file). Listens on loopback by default.\n" +
 			"It creates no streams: a worker does. See docs/gateway.md and docs/openapi/gateway.yaml.",
-		Flags:  gatewayFlags(gateway.AddrDefault),
+		Flags:  append(gatewayFlags(gateway.AddrDefault), printConfigFlag()),
 		Action: runGateway,
 	}
 }
@@ -45,37 +44,27 @@ func gatewayFlags(defaultAddr string) []cli.Flag {
 	}
 }
 
-// gatewayConfig reads the gateway settings. It refuses a missing token
-// with the settings to set.
-func gatewayConfig(cmd *cli.Command, log zerolog.Logger, connected func() bool) (gateway.Config, error) {
-	tok, err := secretSetting(cmd, "gateway-token", "gateway-token-file")
-	if err != nil {
-		return gateway.Config{}, err
-	}
-	cfg := gateway.Config{
-		Addr:         cmd.String("gateway-addr"),
-		Token:        tok,
-		MaxBodyBytes: cmd.Int64("gateway-max-body-bytes"),
-		MaxEvents:    cmd.Int("gateway-max-events"),
-		Connected:    connected,
-		Logger:       log.With().Str("component", "gateway").Logger(),
-	}
-	err = cfg.WithDefaults().Validate()
-	if errors.Is(err, gateway.ErrNoToken) {
-		return cfg, fmt.Errorf("the gateway needs a bearer token: set PATHUPDATE_GATEWAY_TOKEN or PATHUPDATE_GATEWAY_TOKEN_FILE "+
-			"(or --gateway-token / --gateway-token-file), at least %d characters, e.g. the output of `openssl rand -hex 32`", gateway.MinTokenLen)
-	}
-	return cfg, err
+// gatewayConfig takes the gateway settings into base; the error is a token
+// file that cannot be read. checkSettings validates the result.
+func gatewayConfig(cmd *cli.Command, base gateway.Config) (gateway.Config, error) {
+	c := base
+	take(cmd, "gateway-addr", &c.Addr, cmd.String)
+	take(cmd, "gateway-max-body-bytes", &c.MaxBodyBytes, cmd.Int64)
+	take(cmd, "gateway-max-events", &c.MaxEvents, cmd.Int)
+	var err error
+	c.Token, err = secretSetting(cmd, "gateway-token", "gateway-token-file")
+	return c, err
 }
 
 // startGateway starts the gateway of the settings on nc (a connection the
 // caller owns and closes after stopGateway). A worker with --gateway-addr
 // set calls it after EnsureStreams.
 func startGateway(ctx context.Context, cmd *cli.Command, log zerolog.Logger, nc *nats.Conn, js jetstream.JetStream) (*gateway.Server, error) {
-	cfg, err := gatewayConfig(cmd, log, nc.IsConnected)
+	cfg, err := gatewayConfig(cmd, gateway.Config{})
 	if err != nil {
 		return nil, err
 	}
+	cfg.Connected, cfg.Logger = nc.IsConnected, log.With().Str("component", "gateway").Logger()
 	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{Logger: log})
 	if err != nil {
 		return nil, err
@@ -101,12 +90,12 @@ func stopGateway(srv *gateway.Server, log zerolog.Logger) {
 }
 
 func runGateway(ctx context.Context, cmd *cli.Command) error {
+	if cmd.Bool("print-config") { // prints, then checks the settings (checkBeforeAction lets it through)
+		return printConfig(cmd, cmd.Root().Writer)
+	}
+	// The settings, the token included, were checked before (checkSettings).
 	log, err := logger(cmd)
 	if err != nil {
-		return err
-	}
-	// Refuse a missing token before anything connects.
-	if _, err := gatewayConfig(cmd, log, nil); err != nil {
 		return err
 	}
 	nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-gateway", false)

@@ -12,15 +12,15 @@ import (
 
 // TestPrintConfigRedactsSecrets: every secret, however it was given,
 // shows as [redacted] when set and "" when not; a password in the NATS
-// URL is replaced; nothing connects (the URL points nowhere, no WeChat
-// credentials are needed) and the exit status is 0.
+// URL is replaced; nothing connects (the URL points nowhere) and the exit
+// status is 0.
 func TestPrintConfigRedactsSecrets(t *testing.T) {
 	isolateEnv(t)
 	const password, natsToken, appSecret, gatewayToken = "Pw-print-1", "Tk-print-2", "As-print-3", "Gw-print-4-0123456789"
 	t.Setenv("NATS_TOKEN", natsToken)
 	file := writeConfig(t, "appsecret: "+appSecret+"\n")
 	var out output
-	code, got := runInto(context.Background(), &out, "", "worker", "--print-config", "--config", file,
+	code, got := runInto(context.Background(), &out, "", "worker", "--print-config", "--config", file, "--appid", "wx-print",
 		"--nats-url", "nats://svc:"+password+"@127.0.0.1:1", "--user", "svc", "--password", password, "--gateway-token", gatewayToken)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, got)

@@ -157,7 +157,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	t.Setenv("PATHUPDATE_GATEWAY_TOKEN", gatewayToken)
 	for _, args := range [][]string{
 		{"worker", "--print-config", "--nats-url", secretURL, "--user", natsUser, "--password", natsPassword, "--token", natsPassword,
-			"--appsecret", appSecret, "--gateway-token", gatewayToken},
+			"--appid", appID, "--appsecret", appSecret, "--gateway-token", gatewayToken},
 		{"worker", "--print-config", "--config", cfgFile, "--nats-url", secretURL},
 	} {
 		code, got := runInto(ctx, &logs, "", args...)

@@ -11,8 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
-
-	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
 // globalFlags are the settings every command shares (CONTRACT.md). Flags
@@ -191,21 +189,4 @@ func logger(cmd *cli.Command) (zerolog.Logger, error) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
-}
-
-// secretSetting reads a secret from its flag/env or from its file
-// flag/env, never both.
-func secretSetting(cmd *cli.Command, name, fileName string) (pathupdate.Secret, error) {
-	v, f := cmd.String(name), cmd.String(fileName)
-	if v != "" && f != "" {
-		return "", fmt.Errorf("--%s and --%s are both set: use one", name, fileName)
-	}
-	if f == "" {
-		return pathupdate.Secret(v), nil
-	}
-	b, err := os.ReadFile(f)
-	if err != nil {
-		return "", fmt.Errorf("--%s: %w", fileName, err)
-	}
-	return pathupdate.Secret(strings.TrimSpace(string(b))), nil
 }

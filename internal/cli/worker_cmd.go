@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -13,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 
-	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/internal/assemble"
 	"github.com/pathupdate/pathupdate/internal/health"
 	"github.com/pathupdate/pathupdate/internal/metrics"
 	"github.com/pathupdate/pathupdate/internal/natsserver"
@@ -75,16 +74,6 @@ func streamFlags() []cli.Flag {
 	}
 }
 
-func streamsConfig(cmd *cli.Command) pathupdate.StreamsConfig {
-	return pathupdate.StreamsConfig{
-		Replicas:   cmd.Int("replicas"),
-		Partitions: cmd.Int("partitions"),
-		MaxAge:     cmd.Duration("max-age"),
-		MaxBytes:   cmd.Int64("max-bytes"),
-		Duplicates: cmd.Duration("duplicate-window"),
-	}
-}
-
 // natsConn connects to --nats-url, or starts the embedded server when it is
 // empty and embedded is allowed. The returned close func undoes both.
 func natsConn(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name string, embedded bool) (*nats.Conn, func(), error) {
@@ -99,7 +88,9 @@ func natsConn(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name st
 		}
 		return nc, nc.Close, nil
 	}
-	ns, err := natsserver.Start(ctx, natsserver.Config{Port: cmd.Int("embedded-port"), StoreDir: cmd.String("data-dir"), Logger: log})
+	cfg, _ := embeddedConfig(cmd)
+	cfg.Logger = log
+	ns, err := natsserver.Start(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,64 +103,20 @@ func natsConn(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name st
 	return nc, func() { nc.Close(); ns.Shutdown() }, nil
 }
 
-// apiClient builds the WeChat client from the settings, or from an
-// in-process sandbox with --sandbox.
-func apiClient(cmd *cli.Command, log zerolog.Logger, userAgent string, onFetch func(string, error)) (*pathupdate.Client, func(), error) {
-	base := cmd.String("api-base")
-	appid := cmd.String("appid")
-	secret, err := secretSetting(cmd, "appsecret", "appsecret-file")
-	if err != nil {
-		return nil, nil, err
+// useSandbox starts an in-process sandbox with --sandbox and points s at
+// it; the returned func closes it.
+func useSandbox(cmd *cli.Command, log zerolog.Logger, s *assemble.Settings) func() {
+	if !cmd.Bool("sandbox") {
+		return func() {}
 	}
-	closeFn := func() {}
-	hc := pathupdate.NewHTTPClient(pathupdate.DefaultHTTPTimeout)
-	hc.Transport = userAgentTransport{base: hc.Transport, agent: userAgent}
-	transport, cloudEnv, cloudFn := cmd.String("transport"), cmd.String("cloud-env"), cmd.String("cloud-function")
-	if cmd.Bool("sandbox") {
-		sbcfg := sandbox.Config{AcceptAnyWaybill: true}
-		if transport == pathupdate.TransportCloudCall { // the sandbox accepts whatever env and function were asked for
-			sbcfg.CloudEnv, sbcfg.CloudFunction = cloudEnv, cloudFn
-		}
-		sb := sandbox.NewServer(sbcfg)
-		closeFn = sb.Close
-		base, appid, secret = sb.URL, sandbox.DefaultAppID, pathupdate.Secret(sandbox.DefaultAppSecret)
-		log.Warn().Str("url", sb.URL).Msg("delivering to an in-process WeChat sandbox, not to WeChat (see GET " + sb.URL + "/sandbox/received)")
+	sbcfg := sandbox.Config{AcceptAnyWaybill: true}
+	if s.Client.Transport == pathupdate.TransportCloudCall { // the sandbox accepts whatever env and function were asked for
+		sbcfg.CloudEnv, sbcfg.CloudFunction = s.Client.CloudEnv, s.Client.CloudFunction
 	}
-	tcfg := pathupdate.TokenConfig{APIBase: base, AppID: appid, AppSecret: secret, HTTPClient: hc, Logger: log, OnFetch: onFetch}
-	var tokens pathupdate.TokenSource
-	switch src := cmd.String("token-source"); src {
-	case "stable", "classic", "":
-		if appid == "" || secret == "" {
-			closeFn()
-			return nil, nil, errors.New("no WeChat credentials: set WECHAT_APPID and WECHAT_APPSECRET (or --appid and --appsecret / --appsecret-file), " +
-				"or use --token-source file with --access-token-file, or run with --sandbox to try it against a local sandbox")
-		}
-		if src != "classic" {
-			tokens, err = pathupdate.NewStableTokenSource(tcfg)
-		} else {
-			tokens, err = pathupdate.NewClassicTokenSource(tcfg)
-		}
-	case "file":
-		if cmd.String("access-token-file") == "" {
-			closeFn()
-			return nil, nil, errors.New("--token-source file needs --access-token-file (WECHAT_ACCESS_TOKEN_FILE)")
-		}
-		tokens, err = pathupdate.NewFileTokenSource(cmd.String("access-token-file"), tcfg)
-	default:
-		closeFn()
-		return nil, nil, fmt.Errorf("--token-source %q: use stable, classic or file", src)
-	}
-	if err != nil {
-		closeFn()
-		return nil, nil, err
-	}
-	c, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: base, Tokens: tokens, HTTPClient: hc, Logger: log,
-		Transport: transport, CloudEnv: cloudEnv, CloudFunction: cloudFn})
-	if err != nil {
-		closeFn()
-		return nil, nil, err
-	}
-	return c, closeFn, nil
+	sb := sandbox.NewServer(sbcfg)
+	s.Tokens.APIBase, s.Client.APIBase = sb.URL, sb.URL
+	log.Warn().Str("url", sb.URL).Msg("delivering to an in-process WeChat sandbox, not to WeChat (see GET " + sb.URL + "/sandbox/received)")
+	return sb.Close
 }
 
 func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
@@ -181,42 +128,26 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	if cmd.Bool("print-config") { // prints, then checks the settings (checkBeforeAction lets it through)
 		return printConfig(cmd, cmd.Root().Writer)
 	}
+	// The settings were checked before (checkSettings): what is read
+	// here is valid.
 	log, err := logger(cmd)
 	if err != nil {
 		return err
 	}
-	memberID := worker.NewMemberID()
-	wcfg := worker.Config{
-		Consumer:        cmd.String("consumer"),
-		MaxInFlight:     cmd.Int("max-in-flight"),
-		Concurrency:     cmd.Int("concurrency"),
-		AckWait:         cmd.Duration("ack-wait"),
-		PinnedTTL:       cmd.Duration("pinned-ttl"),
-		MemberTTL:       cmd.Duration("member-ttl"),
-		MemberID:        memberID,
-		ShutdownTimeout: cmd.Duration("shutdown-timeout"),
-		Retry: retry.Policy{
-			InitialInterval: cmd.Duration("retry-initial"),
-			MaxInterval:     cmd.Duration("retry-max"),
-			MaxAttempts:     cmd.Int("retry-attempts"),
-		},
-		Logger: log,
-	}
-	if err := wcfg.WithDefaults().Validate(); err != nil {
-		return err
-	}
-	scfg := streamsConfig(cmd)
-	if err := scfg.WithDefaults().Validate(); err != nil {
-		return err
-	}
-	// Token fetches happen only once the worker calls the API, after m is
-	// set below.
-	var m *metrics.Metrics
-	client, closeAPI, err := apiClient(cmd, log, "pathupdate-worker/"+memberID, func(src string, err error) { m.TokenFetched(src, err) })
+	ws, err := workerSettings(cmd, assemble.Settings{})
 	if err != nil {
 		return err
 	}
-	defer closeAPI()
+	ws.Logger = log
+	ws.Worker.MemberID = worker.NewMemberID()
+	ws.UserAgent = "pathupdate-worker/" + ws.Worker.MemberID
+	wcfg := ws.Worker.WithDefaults()
+	scfg := streamsConfig(cmd, pathupdate.StreamsConfig{})
+	// Token fetches happen only once the worker calls the API, after m is
+	// set below.
+	var m *metrics.Metrics
+	ws.Tokens.OnFetch = func(src string, err error) { m.TokenFetched(src, err) }
+	defer useSandbox(cmd, log, &ws)()
 	nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-worker", true)
 	if err != nil {
 		return err
@@ -241,7 +172,7 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	if err != nil {
 		return err
 	}
-	wcfg.Observer = m
+	ws.Worker.Observer = m
 
 	// The HTTP endpoints start before the worker joins, so /readyz answers
 	// 503 (consuming) meanwhile instead of refusing connections.
@@ -265,13 +196,16 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		}
 		defer stopGateway(gw, log)
 	}
-	w, err := worker.New(js, client, deadletter.NewWriter(js, deadletter.WriterConfig{Logger: log}), wcfg)
+	w, err := assemble.Worker(js, ws)
 	if err != nil {
 		return err
 	}
 	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
 	if hs != nil {
 		if err := hs.Handler().AddCheck(health.BreakerClosed(w.BreakerState)); err != nil {
+			return err
+		}
+		if err := hs.Handler().AddCheck(health.Credentials(w.Credentials)); err != nil {
 			return err
 		}
 		if err := hs.Handler().AddCheck(health.Consuming(w.Consuming)); err != nil {
@@ -288,19 +222,6 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	<-ctx.Done()
 	log.Info().Msg("signal received: stopping")
 	return w.Stop(context.Background())
-}
-
-// userAgentTransport names the worker in every request, so a WeChat
-// gateway log (or the sandbox's record) tells which worker called.
-type userAgentTransport struct {
-	base  http.RoundTripper
-	agent string
-}
-
-func (t userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("User-Agent", t.agent)
-	return t.base.RoundTrip(r)
 }
 
 // untilJetStreamAnswers runs f until it succeeds, the error is one that

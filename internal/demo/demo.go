@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/internal/assemble"
 	"github.com/pathupdate/pathupdate/internal/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
@@ -133,22 +134,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 			sb.AddOrder(tr.waybill, tr.token)
 		}
 	}
-	tokens, err := pathupdate.NewStableTokenSource(pathupdate.TokenConfig{
-		APIBase: sb.URL, AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret),
-		HTTPClient: sb.Client(), Logger: cfg.Logger,
-	})
-	if err != nil {
-		return Summary{}, fmt.Errorf("demo: %w", err)
-	}
-	client, err := pathupdate.NewClient(pathupdate.ClientConfig{APIBase: sb.URL, Tokens: tokens, HTTPClient: sb.Client(), Logger: cfg.Logger,
-		Transport: cfg.Transport, CloudEnv: sandbox.DefaultCloudEnv, CloudFunction: sandbox.DefaultCloudFunction})
-	if err != nil {
-		return Summary{}, fmt.Errorf("demo: %w", err)
-	}
-	w, err := worker.New(js, client, deadletter.NewWriter(js, deadletter.WriterConfig{Logger: cfg.Logger}), worker.Config{
+	w, err := assemble.Worker(js, assemble.Settings{
+		Tokens: pathupdate.TokenSourceConfig{TokenConfig: pathupdate.TokenConfig{AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret)}},
+		Client: pathupdate.ClientConfig{APIBase: sb.URL, HTTPClient: sb.Client(),
+			Transport: cfg.Transport, CloudEnv: sandbox.DefaultCloudEnv, CloudFunction: sandbox.DefaultCloudFunction},
+		Worker: worker.Config{
+			// Short waits so the demo ends in seconds; production keeps the defaults.
+			Retry: retry.Policy{InitialInterval: 20 * time.Millisecond, MaxInterval: 500 * time.Millisecond},
+		},
 		Logger: cfg.Logger,
-		// Short waits so the demo ends in seconds; production keeps the defaults.
-		Retry: retry.Policy{InitialInterval: 20 * time.Millisecond, MaxInterval: 500 * time.Millisecond},
 	})
 	if err != nil {
 		return Summary{}, fmt.Errorf("demo: %w", err)

@@ -26,7 +26,15 @@ const (
 	CheckNATS      = "nats"
 	CheckConsuming = "consuming"
 	CheckBreaker   = "breaker"
+	CheckCreds     = "credentials"
 )
+
+// Credentials passes while problem returns nil; pass the worker's
+// Credentials method. It fails while WeChat refuses the app's credentials,
+// with what to fix.
+func Credentials(problem func() error) Check {
+	return Check{Name: CheckCreds, Run: func(context.Context) error { return problem() }}
+}
 
 // NATSConnected passes while status reports nats.CONNECTED; pass the
 // connection's Status method (nc.Status). While the client reconnects it

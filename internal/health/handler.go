@@ -3,14 +3,13 @@ package health
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -63,26 +62,26 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports every setting that cannot work, each naming the field
-// and the fix.
+// Validate reports every setting that cannot work as a
+// pathupdate.FieldError naming the field and the fix.
 func (c Config) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "health: Config."}
 	if c.Registry == nil {
-		errs = append(errs, errors.New("health: Config.Registry is nil: pass the registry the metrics are on"))
+		errs.Add("Registry", "nil: pass the registry the metrics are on")
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("health: Config.Addr %q is not host:port (PATHUPDATE_HTTP_ADDR / --http-addr, default %s): %w", c.Addr, AddrDefault, err))
+	if p := pathupdate.ListenAddrProblem(c.Addr); p != "" {
+		errs.Add("Addr", "%s (default %s)", p, AddrDefault)
 	}
 	if c.CheckTimeout < 0 {
-		errs = append(errs, fmt.Errorf("health: Config.CheckTimeout is %s: use a positive duration or 0 for the default %s", c.CheckTimeout, CheckTimeoutDefault))
+		errs.Add("CheckTimeout", "%s: use a positive duration or 0 for the default %s", c.CheckTimeout, CheckTimeoutDefault)
 	}
 	seen := map[string]bool{}
 	for _, ch := range c.Checks {
 		if err := checkCheck(ch, seen); err != nil {
-			errs = append(errs, fmt.Errorf("health: Config.Checks: %w", err))
+			errs.Add("Checks", "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 func checkCheck(c Check, seen map[string]bool) error {

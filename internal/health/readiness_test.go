@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +180,35 @@ func startWorker(t *testing.T, js jetstream.JetStream, sb *sandbox.Server) *work
 	}
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
 	return w
+}
+
+// TestReadyWhileCredentialsRefused: a worker whose AppSecret WeChat refuses
+// is not ready from the start, and /readyz says what to fix.
+func TestReadyWhileCredentialsRefused(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := natstest.Connect(t, s)
+	ctx := context.Background()
+	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	sb := sandbox.NewServer(sandbox.Config{Seed: 1, AppSecret: "another-secret"})
+	t.Cleanup(sb.Close)
+	api := wechattest.Client(t, sb, pathupdate.ClientConfig{})
+	w, err := worker.New(js, api, deadletter.NewWriter(js, deadletter.WriterConfig{}), worker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := startServer(t, health.Credentials(w.Credentials))
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	status, rep := readyz(t, hs.URL())
+	if status != 503 || !slices.Equal(rep.Failing, []string{health.CheckCreds}) {
+		t.Fatalf("/readyz %d %+v, want 503 failing credentials", status, rep)
+	}
+	if e := rep.Checks[0].Error; !strings.Contains(e, "40125") || !strings.Contains(e, "--appsecret") {
+		t.Fatalf("/readyz says %q, want errcode 40125 and what to fix", e)
+	}
 }

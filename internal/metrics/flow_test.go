@@ -82,8 +82,11 @@ func TestMetricsDuringRun(t *testing.T) {
 	if retries := f.get(t, "pathupdate_retries_total", "errcode=-1"); retries == 0 || retries > float64(sb.ByErrcode[-1]) {
 		t.Errorf("retries{-1} = %v, want 1..%d", retries, sb.ByErrcode[-1])
 	}
-	if n := len(f["pathupdate_consumer_pending"].GetMetric()); n != testPartitions {
-		t.Errorf("%d consumer_pending series, want one per partition (%d)", n, testPartitions)
+	if n := len(f["pathupdate_consumer_pending"].GetMetric()); n != testPartitions+1 {
+		t.Errorf("%d consumer_pending series, want one per partition (%d) and one for unpartitioned messages", n, testPartitions)
+	}
+	if got := f.get(t, "pathupdate_consumer_pending", "partition=unpartitioned"); got != 0 {
+		t.Errorf("consumer_pending{partition=\"unpartitioned\"} = %v, want 0", got)
 	}
 	if _, ok := f["process_cpu_seconds_total"]; !ok {
 		t.Error("no process_cpu_seconds_total: the process collector is missing")

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 )
@@ -100,7 +101,7 @@ func kindLabel(k pathupdate.Kind) string {
 
 // Reasons are the dead-letter reasons with their own label value.
 func Reasons() []string {
-	return []string{retry.ReasonRejected, retry.ReasonInvalidEvent, retry.ReasonRetriesExhausted}
+	return deadletter.Reasons()
 }
 
 func reasonLabel(r string) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 )
@@ -68,7 +69,7 @@ func TestErrcodeLabelBounded(t *testing.T) {
 
 func TestReasonAndSourceLabels(t *testing.T) {
 	t.Parallel()
-	for _, r := range []string{retry.ReasonRejected, retry.ReasonInvalidEvent, retry.ReasonRetriesExhausted} {
+	for _, r := range []string{deadletter.ReasonRejected, deadletter.ReasonInvalidEvent, deadletter.ReasonRetriesExhausted} {
 		if got := reasonLabel(r); got != r {
 			t.Errorf("reasonLabel(%q) = %q", r, got)
 		}

@@ -88,17 +88,21 @@ func JetStreamLag(js jetstream.JetStream, stream string, consumers func() []stri
 }
 
 // PartitionConsumers returns the names of the durable partition consumers
-// of a deployment (worker.ConsumerName(prefix, p) for p < partitions), for
-// JetStreamLag.
+// of a deployment (worker.ConsumerName(prefix, p) for p < partitions) and
+// of its consumer of unpartitioned messages, for JetStreamLag.
 func PartitionConsumers(prefix string, partitions int) func() []string {
 	return func() []string {
-		out := make([]string, partitions)
+		out := make([]string, partitions, partitions+1)
 		for p := range out {
 			out[p] = worker.ConsumerName(prefix, p)
 		}
-		return out
+		return append(out, worker.UnpartitionedConsumerName(prefix))
 	}
 }
+
+// UnpartitionedLabel is the partition label of the consumer of messages
+// stored without a partition (published to a wildcard subject).
+const UnpartitionedLabel = "unpartitioned"
 
 // PartitionLabel is the partition label value of a consumer: p when its
 // only filter is pathupdate.PartitionFilter(p), "all" when it has no
@@ -111,6 +115,9 @@ func PartitionLabel(name string, cfg jetstream.ConsumerConfig) string {
 	}
 	if filter == "" && len(cfg.FilterSubjects) == 0 {
 		return "all"
+	}
+	if filter == pathupdate.UnpartitionedFilter {
+		return UnpartitionedLabel
 	}
 	if p, ok := strings.CutSuffix(filter, "."+pathupdate.TraceSubjectPrefix+"*"); ok {
 		if n, err := strconv.Atoi(p); err == nil && n >= 0 && strconv.Itoa(n) == p {

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/worker"
@@ -67,16 +67,17 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate reports what Metrics cannot work without, naming the field.
+// Validate reports what Metrics cannot work without, as
+// pathupdate.FieldErrors.
 func (c Config) Validate() error {
-	var errs []error
+	errs := pathupdate.FieldErrors{Prefix: "metrics: Config."}
 	if c.Registry == nil {
-		errs = append(errs, errors.New("metrics: Config.Registry is nil: pass prometheus.NewRegistry() (the global registry is never used)"))
+		errs.Add("Registry", "nil: pass prometheus.NewRegistry() (the global registry is never used)")
 	}
 	if c.LagTimeout < 0 {
-		errs = append(errs, fmt.Errorf("metrics: Config.LagTimeout is %s: use a positive duration or 0 for the default %s", c.LagTimeout, LagTimeoutDefault))
+		errs.Add("LagTimeout", "%s: use a positive duration or 0 for the default %s", c.LagTimeout, LagTimeoutDefault)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // Metrics holds a worker's collectors. It implements worker.Observer; its
@@ -91,6 +92,7 @@ type Metrics struct {
 	breakerState       prometheus.Gauge
 	breakerTransitions *prometheus.CounterVec
 	tokenFetches       *prometheus.CounterVec
+	historyRecords     *prometheus.CounterVec
 
 	load atomic.Pointer[func() (held, lanes int)]
 }
@@ -143,6 +145,10 @@ func New(cfg Config) (*Metrics, error) {
 			Namespace: Namespace, Name: "token_fetches_total",
 			Help: "access_token fetches by token source and result (ok, or the failure's kind).",
 		}, []string{"source", "result"}),
+		historyRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "history_records_total",
+			Help: "Delivery history records by result: written, or dropped (buffer full, history stream unavailable or full; delivery went on).",
+		}, []string{"result"}),
 	}
 	// Series an alert or a rate() must see from the start, not from their
 	// first increment: increase() misses the step from absent to 1.
@@ -153,10 +159,12 @@ func New(cfg Config) (*Metrics, error) {
 	for _, s := range []retry.BreakerState{retry.Closed, retry.HalfOpen, retry.Open} {
 		m.breakerTransitions.WithLabelValues(s.String())
 	}
+	m.historyRecords.WithLabelValues("written")
+	m.historyRecords.WithLabelValues("dropped")
 
 	cs := []prometheus.Collector{
 		m.events, m.retries, m.invalid, m.apiCalls, m.apiDuration, m.deliveryLatency,
-		m.breakerState, m.breakerTransitions, m.tokenFetches,
+		m.breakerState, m.breakerTransitions, m.tokenFetches, m.historyRecords,
 		newLoadCollector(&m.load),
 	}
 	if cfg.ConsumerLag != nil {
@@ -196,7 +204,7 @@ func (m *Metrics) Settled(s worker.Settlement) {
 		return
 	}
 	m.events.WithLabelValues("dead_lettered", reasonLabel(s.Reason)).Inc()
-	if s.Reason == retry.ReasonInvalidEvent {
+	if s.Reason == deadletter.ReasonInvalidEvent {
 		m.invalid.Inc()
 	}
 }
@@ -222,6 +230,11 @@ func breakerName(s retry.BreakerState) string {
 func (m *Metrics) TokenFetched(source string, err error) {
 	m.tokenFetches.WithLabelValues(sourceLabel(source), tokenResult(err)).Inc()
 }
+
+// HistoryWritten and HistoryDropped count delivery history records;
+// pass them as history.WriterConfig's OnWritten and OnDropped.
+func (m *Metrics) HistoryWritten(n int) { m.historyRecords.WithLabelValues("written").Add(float64(n)) }
+func (m *Metrics) HistoryDropped(n int) { m.historyRecords.WithLabelValues("dropped").Add(float64(n)) }
 
 // SetLoad sets the function read at every scrape for
 // pathupdate_held_messages and pathupdate_lanes; until it is set those

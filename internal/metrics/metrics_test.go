@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/internal/metrics"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
@@ -50,8 +51,8 @@ func TestObserverCounts(t *testing.T) {
 	m.APICall(ok, 20*time.Millisecond)
 	m.Settled(worker.Settlement{Delivered: true, Outcome: ok, Attempts: 2, Published: now.Add(-3 * time.Second), At: now})
 	m.APICall(notFound, 10*time.Millisecond)
-	m.Settled(worker.Settlement{Reason: retry.ReasonRejected, Outcome: notFound, Attempts: 1, Published: now, At: now})
-	m.Settled(worker.Settlement{Reason: retry.ReasonInvalidEvent, Published: now, At: now})
+	m.Settled(worker.Settlement{Reason: deadletter.ReasonRejected, Outcome: notFound, Attempts: 1, Published: now, At: now})
+	m.Settled(worker.Settlement{Reason: deadletter.ReasonInvalidEvent, Published: now, At: now})
 	m.Settled(worker.Settlement{Reason: "something new", Published: now, At: now})
 	m.Settled(worker.Settlement{Delivered: true, Outcome: ok}) // no timestamps: no latency sample
 	m.BreakerChanged(retry.Closed, retry.Open)

@@ -94,32 +94,49 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Validate checks a config after WithDefaults.
+// Validate checks a config after WithDefaults and reports every field that
+// cannot work as a pathupdate.FieldError.
 func (c Config) Validate() error {
-	var errs []error
+	var errs configErrors
 	if c.StoreDir == "" {
-		errs = append(errs, errors.New("natsserver: Config.StoreDir is empty: set it to the directory for JetStream data (the --data-dir)"))
+		errs.Add("StoreDir", "empty: the embedded JetStream server needs a directory to store into")
 	}
-	if c.Port < RandomPort || c.Port > 65535 {
-		errs = append(errs, fmt.Errorf("natsserver: Config.Port %d is not a port: use 1-65535, or -1 for a random one (default %d)", c.Port, PortDefault))
+	if c.Port < RandomPort || c.Port > 65535 || c.Port == 0 {
+		errs.Add("Port", "%d: use 1 to 65535, or -1 for a free one (default %d)", c.Port, PortDefault)
 	}
 	if cl := c.Cluster; cl != nil {
 		if cl.Name == "" {
-			errs = append(errs, errors.New("natsserver: Config.Cluster.Name is empty: give every node of the cluster the same name"))
+			errs.Add("Cluster.Name", "empty: give every node of the cluster the same name")
 		}
 		if c.ServerName == "" {
-			errs = append(errs, errors.New("natsserver: Config.ServerName is empty: a JetStream cluster node needs a unique, stable name"))
+			errs.Add("ServerName", "empty: a JetStream cluster node needs a unique, stable name")
 		}
-		if cl.Port < RandomPort || cl.Port > 65535 {
-			errs = append(errs, fmt.Errorf("natsserver: Config.Cluster.Port %d is not a port: use 1-65535, or -1 for a random one (default %d)", cl.Port, ClusterPortDefault))
+		if cl.Port < RandomPort || cl.Port > 65535 || cl.Port == 0 {
+			errs.Add("Cluster.Port", "%d: use 1 to 65535, or -1 for a free one (default %d)", cl.Port, ClusterPortDefault)
 		}
 		for _, r := range cl.Routes {
 			if len(server.RoutesFromStr(r)) == 0 {
-				errs = append(errs, fmt.Errorf("natsserver: Config.Cluster.Routes: %q is not a URL: write nats-route://host:port", r))
+				errs.Add("Cluster.Routes", "%q is not a URL: write nats-route://host:port", r)
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ConfigError is one field of Config that cannot work; Validate joins one
+// per problem. It is pathupdate.FieldError's twin: this package cannot
+// import pathupdate, whose own tests start servers with it.
+type ConfigError struct {
+	Field   string // "Port", "Cluster.Name"
+	Problem string // the value, what is wrong, the fix
+}
+
+func (e *ConfigError) Error() string { return "natsserver: Config." + e.Field + ": " + e.Problem }
+
+type configErrors []error
+
+func (c *configErrors) Add(field, format string, a ...any) {
+	*c = append(*c, &ConfigError{Field: field, Problem: fmt.Sprintf(format, a...)})
 }
 
 // Server is a running embedded server.

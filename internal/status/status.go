@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/worker"
 )
@@ -29,6 +30,22 @@ type Report struct {
 	Workers     []worker.Member   `json:"workers"`
 	Partitions  []PartitionReport `json:"partitions"`
 	DeadLetters DeadLetterCounts  `json:"dead_letters"`
+	// Unpartitioned counts trace-stream messages stored without a
+	// partition (published to a literal wildcard subject): no partition
+	// consumer sees them; running workers dead-letter them as invalid
+	// events, so a count that stays above 0 means no worker runs.
+	Unpartitioned uint64 `json:"unpartitioned"`
+	// History is the delivery history stream; nil when it does not exist
+	// (history off, or no worker of this version has started).
+	History *HistoryReport `json:"history_stream,omitempty"`
+}
+
+// HistoryReport is the history stream's size and reach.
+type HistoryReport struct {
+	StreamReport
+	MaxAge time.Duration `json:"max_age"`
+	// Oldest is when its oldest record was written (zero when empty).
+	Oldest time.Time `json:"oldest,omitzero"`
 }
 
 // StreamReport is a stream's shape and size.
@@ -102,6 +119,12 @@ func Gather(ctx context.Context, js jetstream.JetStream, consumerPrefix string) 
 		}
 		r.Partitions = append(r.Partitions, pr)
 	}
+	if r.Unpartitioned, err = unpartitioned(ctx, js); err != nil {
+		return r, err
+	}
+	if r.History, err = historyReport(ctx, js); err != nil {
+		return r, err
+	}
 	store, err := deadletter.NewStore(js, deadletter.StoreConfig{})
 	if err != nil {
 		return r, err
@@ -131,6 +154,47 @@ func streamReport(ctx context.Context, js jetstream.JetStream, name string) (Str
 		sr.Leader = info.Cluster.Leader
 	}
 	return sr, nil
+}
+
+func historyReport(ctx context.Context, js jetstream.JetStream) (*HistoryReport, error) {
+	st, err := js.Stream(ctx, history.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("status: stream %s: %w", history.Stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("status: stream %s: %w", history.Stream, err)
+	}
+	h := &HistoryReport{StreamReport: StreamReport{Name: history.Stream, Replicas: info.Config.Replicas, Messages: info.State.Msgs, Bytes: info.State.Bytes},
+		MaxAge: info.Config.MaxAge, Oldest: info.State.FirstTime}
+	if info.Cluster != nil {
+		h.Leader = info.Cluster.Leader
+	}
+	if info.State.Msgs == 0 {
+		h.Oldest = time.Time{}
+	}
+	return h, nil
+}
+
+// unpartitioned counts the trace stream's messages on
+// pathupdate.UnpartitionedFilter.
+func unpartitioned(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	st, err := js.Stream(ctx, pathupdate.TraceStream)
+	if err != nil {
+		return 0, fmt.Errorf("status: stream %s: %w", pathupdate.TraceStream, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(pathupdate.UnpartitionedFilter))
+	if err != nil {
+		return 0, fmt.Errorf("status: stream %s: %w", pathupdate.TraceStream, err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
 }
 
 // sortedKeys returns m's keys in order.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/internal/status"
 	"github.com/pathupdate/pathupdate/internal/wechattest"
@@ -117,5 +118,54 @@ func TestGatherShowsWorkersPartitionsBacklogAndDeadLetters(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestGatherCountsUnpartitioned: messages published to a wildcard subject
+// are stored without a partition; with no worker to dead-letter them,
+// status is where they show.
+func TestGatherCountsUnpartitioned(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := natstest.Connect(t, s)
+	ctx := context.Background()
+	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{"logistics.trace.*", "logistics.trace.>", "logistics.trace.*", "logistics.trace.W1"} {
+		if _, err := js.Publish(ctx, subj, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := status.Gather(ctx, js, worker.ConsumerDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Unpartitioned != 3 || r.Trace.Messages != 4 {
+		t.Fatalf("unpartitioned %d of %d messages, want 3 of 4", r.Unpartitioned, r.Trace.Messages)
+	}
+	var out bytes.Buffer
+	if err := r.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Unpartitioned: 3 messages published to a wildcard subject") {
+		t.Fatalf("status does not show them:\n%s", out.String())
+	}
+	if r.History != nil || !strings.Contains(out.String(), "History: off") {
+		t.Fatalf("no history stream, yet status says:\n%s", out.String())
+	}
+
+	if err := history.EnsureStream(ctx, js, history.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = status.Gather(ctx, js, worker.ConsumerDefault); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := r.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	if r.History == nil || r.History.MaxAge != history.MaxAgeDefault || !strings.Contains(out.String(), "History: empty; records kept 7 days") {
+		t.Fatalf("history report %+v:\n%s", r.History, out.String())
 	}
 }

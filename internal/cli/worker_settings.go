@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/pathupdate/pathupdate/internal/assemble"
+	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/sandbox"
+	"github.com/pathupdate/pathupdate/worker"
+)
+
+// errNoCredentials follows the credentials' own errors when neither is
+// set: it says every way to start.
+var errNoCredentials = errors.New("no WeChat credentials: set WECHAT_APPID and WECHAT_APPSECRET (or --appid and --appsecret / --appsecret-file), " +
+	"or use --token-source file with --access-token-file, or run with --sandbox to try it against a local sandbox")
+
+// workerSettings takes the worker's settings that cmd has into base: the
+// WeChat client and token source, the worker and its retry policy. With
+// --sandbox the credentials are the in-process sandbox's (its URL is known
+// once it runs). The error is a secret file that cannot be read; the
+// settings' own checks are assemble.Settings.Validate.
+func workerSettings(cmd *cli.Command, base assemble.Settings) (assemble.Settings, error) {
+	s := base
+	take(cmd, "api-base", &s.Tokens.APIBase, cmd.String)
+	take(cmd, "api-base", &s.Client.APIBase, cmd.String)
+	take(cmd, "appid", &s.Tokens.AppID, cmd.String)
+	take(cmd, "token-source", &s.Tokens.Kind, cmd.String)
+	take(cmd, "access-token-file", &s.Tokens.File, cmd.String)
+	take(cmd, "transport", &s.Client.Transport, cmd.String)
+	take(cmd, "cloud-env", &s.Client.CloudEnv, cmd.String)
+	take(cmd, "cloud-function", &s.Client.CloudFunction, cmd.String)
+	s.Worker = workerConfig(cmd, s.Worker)
+	var err error
+	if hasFlag(cmd, "appsecret") {
+		s.Tokens.AppSecret, err = secretSetting(cmd, "appsecret", "appsecret-file")
+	}
+	if hasFlag(cmd, "sandbox") && cmd.Bool("sandbox") {
+		s.Tokens.Kind = pathupdate.TokenSourceStable
+		s.Tokens.AppID, s.Tokens.AppSecret = sandbox.DefaultAppID, pathupdate.Secret(sandbox.DefaultAppSecret)
+	}
+	return s, err
+}
+
+// workerConfig takes the worker's own settings that cmd has into base.
+func workerConfig(cmd *cli.Command, base worker.Config) worker.Config {
+	c := base
+	take(cmd, "consumer", &c.Consumer, cmd.String)
+	take(cmd, "max-in-flight", &c.MaxInFlight, cmd.Int)
+	take(cmd, "concurrency", &c.Concurrency, cmd.Int)
+	take(cmd, "ack-wait", &c.AckWait, cmd.Duration)
+	take(cmd, "pinned-ttl", &c.PinnedTTL, cmd.Duration)
+	take(cmd, "member-ttl", &c.MemberTTL, cmd.Duration)
+	take(cmd, "shutdown-timeout", &c.ShutdownTimeout, cmd.Duration)
+	take(cmd, "retry-initial", &c.Retry.InitialInterval, cmd.Duration)
+	take(cmd, "retry-max", &c.Retry.MaxInterval, cmd.Duration)
+	take(cmd, "retry-attempts", &c.Retry.MaxAttempts, cmd.Int)
+	return c
+}
+
+// streamsConfig takes the stream settings that cmd has into base.
+func streamsConfig(cmd *cli.Command, base pathupdate.StreamsConfig) pathupdate.StreamsConfig {
+	c := base
+	take(cmd, "replicas", &c.Replicas, cmd.Int)
+	take(cmd, "partitions", &c.Partitions, cmd.Int)
+	take(cmd, "max-age", &c.MaxAge, cmd.Duration)
+	take(cmd, "max-bytes", &c.MaxBytes, cmd.Int64)
+	take(cmd, "duplicate-window", &c.Duplicates, cmd.Duration)
+	return c
+}
+
+// take sets *dst to the value of cmd's flag name, when cmd has the flag.
+func take[T any](cmd *cli.Command, name string, dst *T, get func(string) T) {
+	if hasFlag(cmd, name) {
+		*dst = get(name)
+	}
+}
+
+// runsGateway: the gateway command, or a worker with --gateway-addr.
+func runsGateway(cmd *cli.Command) bool {
+	return cmd.Name == "gateway" || hasFlag(cmd, "gateway-addr") && cmd.String("gateway-addr") != ""
+}
+
+// secretSetting reads a secret from its flag/env or from its file
+// flag/env (both set is refused by a rule of checkSettings; the flag
+// wins here). A file is read once per run, through
+// pathupdate.ReadSecretFile: bounded in size, and a warning (once, without
+// the content) when group or others may read it.
+func secretSetting(cmd *cli.Command, name, fileName string) (pathupdate.Secret, error) {
+	v, f := cmd.String(name), cmd.String(fileName)
+	if f == "" || v != "" {
+		return pathupdate.Secret(v), nil
+	}
+	r := settingsOf(cmd).secretFile(f, pathupdate.ReadSecretFile)
+	if r.err != nil {
+		return "", settingError(cmd, fileName, r.err.Error())
+	}
+	if r.exposed && r.first {
+		warn(cmd, fmt.Sprintf("--%s %s is readable by group or others: make it readable by its owner only (chmod 600)", fileName, f))
+	}
+	return r.secret, nil
+}
+
+// warn writes a warning to the log (or, when the log settings are wrong,
+// as a plain line).
+func warn(cmd *cli.Command, msg string) {
+	if log, err := logger(cmd); err == nil {
+		log.Warn().Msg(msg)
+		return
+	}
+	fmt.Fprintln(cmd.Root().ErrWriter, "warning: "+msg)
+}
