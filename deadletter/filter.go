@@ -13,9 +13,9 @@ import (
 // Filter selects dead letters. The zero Filter selects every one; set
 // fields combine with AND.
 type Filter struct {
-	// Waybill selects one waybill's dead letters, InvalidWaybill those whose
-	// waybill was not a valid id. It is a subject filter: the server sends
-	// nothing else.
+	// Waybill selects one waybill's dead letters (a subject filter: the
+	// server sends nothing else), or, as InvalidWaybill, those without a
+	// valid waybill id wherever they are stored (the whole stream is read).
 	Waybill string
 	// ErrCode, when not nil, selects records with that errcode (0: none).
 	ErrCode *int
@@ -68,16 +68,22 @@ func (f Filter) Match(r Record) bool {
 
 // subject is the stream subject the filter reads: one waybill's, or all.
 func (f Filter) subject() string {
-	if f.Waybill == "" {
+	if !f.oneWaybill() {
 		return pathupdate.DeadLetterSubjectPrefix + "*"
 	}
 	return pathupdate.DeadLetterSubject(f.Waybill)
 }
 
-// onlyWaybill reports whether the waybill is the only criterion, so the
-// subject alone selects the records (a purge can then be one request).
+// oneWaybill reports whether f reads one waybill's subject.
+func (f Filter) oneWaybill() bool { return f.Waybill != "" && f.Waybill != InvalidWaybill }
+
+// onlyWaybill reports whether the subject alone selects the records (a
+// purge can then be one request): no criterion but the waybill, and not a
+// subject that holds others' records too (InvalidWaybill reads them all;
+// the legacy _invalid subject also holds old dead letters of invalid ids).
 func (f Filter) onlyWaybill() bool {
-	return f.ErrCode == nil && f.Reason == "" && f.Since.IsZero() && f.FromSeq == 0
+	return f.ErrCode == nil && f.Reason == "" && f.Since.IsZero() && f.FromSeq == 0 &&
+		f.Waybill != InvalidWaybill && f.Waybill != legacyInvalidWaybill
 }
 
 // String describes f for messages and prompts, e.g.

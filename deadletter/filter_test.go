@@ -83,6 +83,9 @@ func TestFilterMatch(t *testing.T) {
 		{Filter{FromSeq: 11}, r, false},
 		{Filter{Waybill: InvalidWaybill}, invalid, true},
 		{Filter{Waybill: InvalidWaybill}, r, false},
+		{Filter{Waybill: "_invalid"}, Record{WaybillID: "_invalid"}, true},
+		{Filter{Waybill: "_invalid"}, invalid, false},
+		{Filter{Waybill: InvalidWaybill}, Record{WaybillID: "_invalid"}, false},
 		{Filter{Waybill: "W1", ErrCode: new(40199), Reason: ReasonRejected, Since: at}, r, true},
 		{Filter{Waybill: "W1", ErrCode: new(9300507)}, r, false},
 	}
@@ -95,12 +98,12 @@ func TestFilterMatch(t *testing.T) {
 
 func TestFilterValidateAndString(t *testing.T) {
 	t.Parallel()
-	for _, ok := range []Filter{{}, {Waybill: "SF-1_a"}, {Waybill: InvalidWaybill}, {Reason: "future_reason"}} {
+	for _, ok := range []Filter{{}, {Waybill: "SF-1_a"}, {Waybill: InvalidWaybill}, {Waybill: "_invalid"}, {Reason: "future_reason"}} {
 		if err := ok.Validate(); err != nil {
 			t.Errorf("%+v: %v", ok, err)
 		}
 	}
-	for _, bad := range []Filter{{Waybill: "W.1"}, {Waybill: "*"}, {Waybill: ">"}, {Waybill: strings.Repeat("w", 65)}, {Reason: "a\nb"}} {
+	for _, bad := range []Filter{{Waybill: "W.1"}, {Waybill: "*"}, {Waybill: ">"}, {Waybill: "$JS"}, {Waybill: "~other"}, {Waybill: strings.Repeat("w", 65)}, {Reason: "a\nb"}} {
 		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "Filter.") {
 			t.Errorf("%+v: err = %v, want one naming the field", bad, err)
 		}

@@ -2,12 +2,13 @@ package deadletter
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pathupdate/pathupdate/internal/keyorder"
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
@@ -37,49 +38,36 @@ func (s *Store) Purge(ctx context.Context, f Filter) (n int, err error) {
 		return int(snap.onSubject), nil
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu      sync.Mutex
-		removed int
-		first   error
-		wg      sync.WaitGroup
-	)
-	seqs := make(chan uint64, s.cfg.Concurrency)
-	for range s.cfg.Concurrency {
-		wg.Go(func() {
-			for seq := range seqs {
-				if ctx.Err() != nil {
-					continue
-				}
-				dctx, dcancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-				err := snap.stream.DeleteMsg(dctx, seq)
-				dcancel()
-				mu.Lock()
-				switch {
-				case err == nil:
-					removed++
-				case errors.Is(err, jetstream.ErrMsgNotFound): // removed meanwhile by someone else
-				case first == nil:
-					first = fmt.Errorf("remove dead letter %d: %w", seq, err)
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
+	// Record by record: deletes need no order, so every record is its own
+	// key; the first failure holds back the deletes not yet begun.
+	run, err := keyorder.New(keyorder.Config{Concurrency: s.cfg.Concurrency, HaltOnFailure: true})
+	if err != nil {
+		return 0, err // cannot happen: StoreConfig.Validate checked Concurrency
 	}
+	var removed atomic.Int64
 	err = s.scan(ctx, snap, f, true, func(r Record) error {
-		select {
-		case seqs <- r.Seq:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := run.Failed(); err != nil {
+			return err // reported below, from Wait
 		}
+		seq := r.Seq
+		return run.Go(ctx, strconv.FormatUint(seq, 10), keyorder.Task{Run: func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			dctx, dcancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+			gone, err := s.remove(dctx, snap.stream, seq)
+			dcancel()
+			if err != nil {
+				return fmt.Errorf("remove dead letter %d: %w", seq, err)
+			}
+			if gone { // else removed meanwhile by someone else
+				removed.Add(1)
+			}
+			return nil
+		}})
 	}, nil)
-	close(seqs)
-	wg.Wait()
-	if first != nil {
-		err = first
+	if ferr := run.Wait(); ferr != nil {
+		err = ferr
 	}
-	return removed, err
+	return int(removed.Load()), err
 }

@@ -56,9 +56,18 @@ const (
 )
 
 // InvalidWaybill is the last subject token of dead letters whose waybill
-// is not a valid waybill id (and so cannot be a subject token):
-// logistics.deadletter._invalid.
-const InvalidWaybill = "_invalid"
+// is not a valid waybill id: logistics.deadletter.~invalid. "~" is outside
+// the waybill alphabet (A-Z a-z 0-9 - _), so no waybill's dead letters can
+// share the subject, yet it is a plain NATS subject token within the
+// stream's logistics.deadletter.*. As Filter.Waybill it selects every dead
+// letter without a valid waybill, wherever it is stored.
+const InvalidWaybill = "~invalid"
+
+// legacyInvalidWaybill is where versions before InvalidWaybill stored the
+// dead letters of invalid ids, together with those of the valid waybill
+// "_invalid": reading tells them apart by their original subject (see
+// waybillOf).
+const legacyInvalidWaybill = "_invalid"
 
 // MaxErrMsgBytes caps the Pathupdate-Errmsg header.
 const MaxErrMsgBytes = 512
@@ -75,8 +84,12 @@ var ErrMalformed = errors.New("malformed dead-letter record")
 
 // Record is one dead letter.
 type Record struct {
-	Event           []byte // the original message bytes, unchanged
-	WaybillID       string // from the subject; "" when it was not a valid waybill id
+	Event []byte // the original message bytes, unchanged
+	// WaybillID is the waybill, from the subject: "" when the subject's
+	// last token is not a valid waybill id (InvalidWaybill, or a foreign
+	// message's "$JS", "*", ...), and for an old dead letter of an invalid
+	// id on logistics.deadletter._invalid.
+	WaybillID       string
 	Reason          string // ReasonRejected, ReasonInvalidEvent or ReasonRetriesExhausted
 	ErrCode         int    // WeChat's errcode, 0 when there was none
 	ErrMsg          string // WeChat's errmsg or the failure; stored single-line, at most MaxErrMsgBytes
@@ -124,7 +137,8 @@ func (r Record) MsgID() string {
 }
 
 // Subject is where r is stored: logistics.deadletter.<waybill>, or
-// logistics.deadletter._invalid when the waybill is not a valid id.
+// logistics.deadletter.~invalid (InvalidWaybill) when the waybill is not a
+// valid id.
 func (r Record) Subject() string {
 	return pathupdate.DeadLetterSubject(subjectToken(r.WaybillID))
 }
@@ -193,9 +207,7 @@ func fromParts(subject string, seq uint64, h nats.Header, data []byte) (Record, 
 	if err != nil {
 		return Record{}, fmt.Errorf("seq %d: %w", seq, err)
 	}
-	if w := pathupdate.WaybillFromSubject(subject); w != InvalidWaybill {
-		r.WaybillID = w
-	}
+	r.WaybillID = waybillOf(subject, r.OriginalSubject)
 	r.Event, r.Seq = data, seq
 	return r, nil
 }
@@ -302,13 +314,31 @@ func malformed(name, value string, err error) error {
 }
 
 // subjectToken is waybill if it is a valid waybill id (the same rule as
-// the event's waybill_id), else InvalidWaybill. A waybill literally named
-// "_invalid" is stored with the invalid ones.
+// the event's waybill_id), else InvalidWaybill.
 func subjectToken(waybill string) string {
-	if waybill == InvalidWaybill || !pathupdate.ValidWaybillID(waybill) {
+	if !pathupdate.ValidWaybillID(waybill) {
 		return InvalidWaybill
 	}
 	return waybill
+}
+
+// waybillOf is the waybill of a dead letter stored on subject whose
+// original was on original: the subject's last token when it passes the
+// waybill rule, else "". Whatever the subject, a token that fails the rule
+// (a foreign message on logistics.deadletter.$JS, say) never becomes a
+// waybill, so replay never publishes to logistics.trace.$JS. On the legacy
+// logistics.deadletter._invalid the token is the waybill only when the
+// original was that waybill's (logistics.trace._invalid); otherwise the
+// record is an old dead letter of an invalid id.
+func waybillOf(subject, original string) string {
+	w := pathupdate.WaybillFromSubject(subject)
+	switch {
+	case !pathupdate.ValidWaybillID(w):
+		return ""
+	case w == legacyInvalidWaybill && pathupdate.WaybillFromSubject(original) != w:
+		return ""
+	}
+	return w
 }
 
 // singleLine makes s safe and stable as a header value: valid UTF-8,

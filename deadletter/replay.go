@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pathupdate/pathupdate/internal/keyorder"
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
@@ -30,6 +29,10 @@ type ReplayOptions struct {
 	SetToken string
 	// AllowManyWaybills lets SetToken apply to every waybill selected.
 	AllowManyWaybills bool
+	// IncludeInvalid replays records whose event is not a valid event for
+	// its waybill too. By default they are skipped (ErrSkippedInvalid): a
+	// worker would dead-letter them again at once as invalid_event.
+	IncludeInvalid bool
 	// Progress, when set, is called once per selected record after it was
 	// replayed and removed (or skipped, or, in a dry run, prepared). Calls
 	// come one at a time, possibly from different goroutines; cancelling
@@ -57,9 +60,20 @@ type ReplayResult struct {
 	Replayed   int // published and removed (in a dry run: would be)
 	Duplicates int // of Replayed, already in the trace stream from an interrupted replay
 	Skipped    int // left in place; each reported to Progress with why
-	DryRun     bool
-	Took       time.Duration
+	// SkippedInvalid counts, of Skipped, the records skipped because their
+	// event is not valid (ErrSkippedInvalid; see IncludeInvalid).
+	SkippedInvalid int
+	DryRun         bool
+	Took           time.Duration
 }
+
+// ErrSkippedInvalid is matched (errors.Is) by ReplayProgress.Skipped for a
+// record whose event a worker would refuse as invalid_event (not a valid
+// event, or its waybill_id is not the waybill it was dead-lettered under):
+// replaying it would only write a new dead letter. The text names the CLI
+// flag (--include-invalid: ReplayOptions.IncludeInvalid).
+var ErrSkippedInvalid = errors.New("not a valid event, so a worker would dead-letter it again at once (invalid_event): " +
+	"fix and republish it at the source, or replay it anyway with --include-invalid")
 
 // ReplayMsgID is the Nats-Msg-Id a replay of r uses: "replay-<dead-letter
 // seq>-<original seq>". It depends on the record, not on the run, so a
@@ -90,10 +104,14 @@ func ReplayMsgID(r Record) string {
 //
 // Records written after Replay began (a replayed event that failed again)
 // are left for the next run. Records that cannot be replayed are skipped
-// and stay: a waybill that is not a valid id, and with SetToken an event
-// that cannot be decoded or names another waybill. The first publish or
-// removal error stops the replay; what was replayed stays replayed and
-// the result counts it.
+// and stay: a waybill that is not a valid waybill id (whatever subject the
+// record was found on), an event a worker would refuse as invalid
+// (ErrSkippedInvalid, unless IncludeInvalid), and with SetToken an event
+// that cannot be decoded or names another waybill. A record another
+// replay or a purge removed meanwhile counts as replayed: two replays of
+// the same records at once both succeed and publish each event once
+// (within the duplicate window). The first publish or removal error stops
+// the replay; what was replayed stays replayed and the result counts it.
 func (s *Store) Replay(ctx context.Context, f Filter, opts ReplayOptions) (ReplayResult, error) {
 	start := s.cfg.Now()
 	res := ReplayResult{DryRun: opts.DryRun}
@@ -126,7 +144,8 @@ func (s *Store) Replay(ctx context.Context, f Filter, opts ReplayOptions) (Repla
 	}
 	res.Took = s.cfg.Now().Sub(start)
 	s.log.Info().Str("filter", f.String()).Bool("dry_run", opts.DryRun).Int("replayed", res.Replayed).
-		Int("duplicates", res.Duplicates).Int("skipped", res.Skipped).Err(err).Msg("dead-letter replay")
+		Int("duplicates", res.Duplicates).Int("skipped", res.Skipped).Int("skipped_invalid", res.SkippedInvalid).
+		Err(err).Msg("dead-letter replay")
 	return res, err
 }
 
@@ -135,11 +154,9 @@ type replayRun struct {
 	opts   ReplayOptions
 	stream jetstream.Stream
 
-	mu   sync.Mutex // guards res, first and Progress calls
+	mu   sync.Mutex // guards res, done and Progress calls
 	res  *ReplayResult
 	done int
-	// first is the error that stopped the run.
-	first error
 }
 
 // item is one record ready to go.
@@ -153,8 +170,11 @@ type item struct {
 
 func (run *replayRun) prepare(r Record) item {
 	it := item{rec: r, msgID: ReplayMsgID(r), data: r.Event}
-	if r.WaybillID == "" {
-		it.skip = errors.New("its waybill is not a valid waybill id, so it has no trace subject: it cannot be replayed (purge it)")
+	if !pathupdate.ValidWaybillID(r.WaybillID) {
+		// The subject it was found on is not a trace subject's waybill:
+		// republishing there would reach no worker (logistics.trace.$JS,
+		// .*, ...).
+		it.skip = errors.New("its waybill is not a valid waybill id (1 to 64 of A-Z a-z 0-9 - _), so it has no trace subject: it cannot be replayed (purge it)")
 		return it
 	}
 	if r.TruncatedFrom > 0 {
@@ -169,6 +189,11 @@ func (run *replayRun) prepare(r Record) item {
 			return it
 		}
 		it.data = data
+	}
+	if !run.opts.IncludeInvalid {
+		if _, err := pathupdate.DecodeEventFor(it.data, r.WaybillID); err != nil {
+			it.skip = fmt.Errorf("%w: %w", ErrSkippedInvalid, err)
+		}
 	}
 	return it
 }
@@ -198,63 +223,43 @@ func withToken(event []byte, token, waybill string) ([]byte, error) {
 	return ev.Encode(), nil
 }
 
-// publishAll reads the records and hands each to its waybill's lane: a
-// goroutine that publishes, waits for the PubAck, removes the record, and
-// only then takes the waybill's next record. Lanes are chosen by a hash of
-// the waybill, so one waybill always uses the same lane.
+// publishAll reads the records and gives each to a keyorder.Runner under
+// its waybill: a waybill's records are published, acknowledged and removed
+// one after the other, different waybills concurrently. The first failure
+// holds back every record not yet begun and stops the reading.
 func (run *replayRun) publishAll(ctx context.Context, snap snapshot, f Filter) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	lanes := make([]chan item, run.s.cfg.Concurrency)
-	var (
-		wg        sync.WaitGroup
-		abandoned atomic.Int64 // queued records not published because the run stopped
-	)
-	for i := range lanes {
-		lanes[i] = make(chan item, 16)
-		wg.Go(func() {
-			for it := range lanes[i] {
-				if ctx.Err() != nil {
-					abandoned.Add(1)
-					continue
-				}
-				run.publish(ctx, cancel, it)
-			}
-		})
+	lanes, err := keyorder.New(keyorder.Config{
+		Concurrency:   run.s.cfg.Concurrency,
+		Queue:         16 * run.s.cfg.Concurrency, // read ahead while the first waybills publish
+		HaltOnFailure: true,
+	})
+	if err != nil {
+		return err // cannot happen: StoreConfig.Validate checked Concurrency
 	}
-	err := run.s.scan(ctx, snap, f, false, func(r Record) error {
+	scanErr := run.s.scan(ctx, snap, f, false, func(r Record) error {
+		if err := lanes.Failed(); err != nil {
+			return err // reported below, from Wait
+		}
 		it := run.prepare(r)
 		if it.skip != nil {
 			run.report(it, nil)
 			return nil
 		}
-		h := fnv.New32a()
-		h.Write([]byte(r.WaybillID))
-		select {
-		case lanes[h.Sum32()%uint32(len(lanes))] <- it:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return lanes.Go(ctx, r.WaybillID, keyorder.Task{Run: func() error { return run.publish(ctx, it) }})
 	}, nil)
-	for _, l := range lanes {
-		close(l)
+	if err := lanes.Wait(); err != nil {
+		return err // what stopped the lanes stopped the scan too
 	}
-	wg.Wait()
-	run.mu.Lock()
-	defer run.mu.Unlock()
-	switch {
-	case run.first != nil:
-		return run.first // what stopped the lanes stopped the scan too
-	case err != nil:
-		return err
-	case abandoned.Load() > 0: // the scan had finished when ctx was cancelled
-		return ctx.Err()
-	}
-	return nil
+	return scanErr
 }
 
-func (run *replayRun) publish(ctx context.Context, cancel context.CancelFunc, it item) {
+// publish publishes one record's event and removes the record. A record
+// left for a run that ctx already stopped is not published: its error is
+// ctx's.
+func (run *replayRun) publish(ctx context.Context, it item) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s := run.s
 	m := &nats.Msg{Subject: it.subject, Data: it.data, Header: nats.Header{}}
 	m.Header.Set(ReplaysHeader, strconv.Itoa(it.rec.Replays+1))
@@ -262,41 +267,29 @@ func (run *replayRun) publish(ctx context.Context, cancel context.CancelFunc, it
 	ack, err := s.js.PublishMsg(pctx, m, jetstream.WithMsgID(it.msgID), jetstream.WithExpectStream(pathupdate.TraceStream))
 	pcancel()
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // cancelled from outside: say so
+		}
 		if errors.Is(err, jetstream.ErrNoStreamResponse) {
 			err = fmt.Errorf("%s: %w: %w", pathupdate.TraceStream, ErrNoStream, err)
 		}
-		run.fail(ctx, cancel, fmt.Errorf("replay dead letter %d to %s: %w", it.rec.Seq, it.subject, err))
-		return
+		return fmt.Errorf("replay dead letter %d to %s: %w", it.rec.Seq, it.subject, err)
 	}
 	// Published: the removal must happen now even if ctx was cancelled
 	// meanwhile, or a re-run after the duplicate window would publish the
 	// event again.
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
-	err = run.stream.DeleteMsg(dctx, it.rec.Seq)
+	_, err = s.remove(dctx, run.stream, it.rec.Seq)
 	dcancel()
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) { // not found: a concurrent replay removed it
-		run.fail(ctx, cancel, fmt.Errorf("dead letter %d was replayed (%s seq %d) but not removed: %w "+
+	if err != nil {
+		return fmt.Errorf("dead letter %d was replayed (%s seq %d) but not removed: %w "+
 			"(run the replay again within the duplicate window: it removes it without publishing it again)",
-			it.rec.Seq, pathupdate.TraceStream, ack.Sequence, err))
-		return
+			it.rec.Seq, pathupdate.TraceStream, ack.Sequence, err)
 	}
 	s.log.Debug().Uint64("seq", it.rec.Seq).Str("subject", it.subject).Uint64("trace_seq", ack.Sequence).
 		Bool("duplicate", ack.Duplicate).Msg("dead letter replayed")
 	run.report(it, ack)
-}
-
-// fail records the first error and stops every lane. A cancellation that
-// came from outside is reported as such.
-func (run *replayRun) fail(ctx context.Context, cancel context.CancelFunc, err error) {
-	run.mu.Lock()
-	defer run.mu.Unlock()
-	if run.first == nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		run.first = err
-	}
-	cancel()
+	return nil
 }
 
 func (run *replayRun) report(it item, ack *jetstream.PubAck) {
@@ -306,6 +299,9 @@ func (run *replayRun) report(it item, ack *jetstream.PubAck) {
 	switch {
 	case it.skip != nil:
 		run.res.Skipped++
+		if errors.Is(it.skip, ErrSkippedInvalid) {
+			run.res.SkippedInvalid++
+		}
 	default:
 		run.res.Replayed++
 		if ack != nil {

@@ -86,3 +86,55 @@ func TestReplayWithoutTraceStream(t *testing.T) {
 		t.Fatalf("the record must stay: %d, %v", n, err)
 	}
 }
+
+// TestReplaySkipsInvalidEventsByDefault: an event a worker refuses as
+// invalid_event would come straight back as a new dead letter; replay
+// leaves it in place, counts it apart and says why, unless
+// IncludeInvalid.
+func TestReplaySkipsInvalidEventsByDefault(t *testing.T) {
+	t.Parallel()
+	e := setup(t, deadletter.StoreConfig{})
+	e.sb.AddOrder("K2", "tok")
+	w := deadletter.NewWriter(e.js, deadletter.WriterConfig{})
+	for i, ev := range []string{
+		`not json`,
+		`{"token":"tok","waybill_id":"OTHER","action_time":1767225600,"action_type":100001,"action_msg":"other"}`,
+		`{"token":"tok","waybill_id":"K2","action_time":1767225600,"action_type":100001,"action_msg":"good"}`,
+	} {
+		if err := w.Write(testCtx(t), deadletter.Record{Event: []byte(ev), WaybillID: "K2", Reason: deadletter.ReasonInvalidEvent,
+			OriginalSubject: "0.logistics.trace.K2", OriginalSeq: uint64(10 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var why []error
+	res, err := e.store.Replay(testCtx(t), deadletter.Filter{Reason: deadletter.ReasonInvalidEvent}, deadletter.ReplayOptions{
+		Progress: func(p deadletter.ReplayProgress) {
+			if p.Skipped != nil {
+				why = append(why, p.Skipped)
+			}
+		}})
+	if err != nil || res.Replayed != 1 || res.Skipped != 2 || res.SkippedInvalid != 2 {
+		t.Fatalf("replay: %+v, %v; want the valid one replayed and 2 invalid ones skipped", res, err)
+	}
+	for _, err := range why {
+		if !errors.Is(err, deadletter.ErrSkippedInvalid) || !errors.Is(err, pathupdate.ErrInvalidEvent) || !strings.Contains(err.Error(), "--include-invalid") {
+			t.Errorf("skipped for %v, want ErrSkippedInvalid with the event's fault and the flag", err)
+		}
+	}
+	e.settle(t, 2)
+	if got := e.sb.Delivered("K2"); len(got) != 1 || got[0].ActionMsg != "good" {
+		t.Fatalf("delivered %v, want the valid event", got)
+	}
+
+	// Asked for explicitly, they are replayed, and come back.
+	res, err = e.store.Replay(testCtx(t), deadletter.Filter{}, deadletter.ReplayOptions{IncludeInvalid: true})
+	if err != nil || res.Replayed != 2 || res.Skipped != 0 {
+		t.Fatalf("replay with IncludeInvalid: %+v, %v", res, err)
+	}
+	e.settle(t, 2)
+	for _, r := range e.list(t, deadletter.Filter{}) {
+		if r.Reason != deadletter.ReasonInvalidEvent || r.Replays != 1 {
+			t.Errorf("record %d: %s, replays %d; want invalid_event again, replayed once", r.Seq, r.Reason, r.Replays)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/internal/natsserver"
 	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -26,6 +27,7 @@ import (
 // env is a real JetStream server with the streams, the sandbox over real
 // HTTP, a worker delivering to it, and a Store.
 type env struct {
+	srv   *natsserver.Server
 	js    jetstream.JetStream
 	sb    *sandbox.Server
 	pub   *pathupdate.Publisher
@@ -34,7 +36,8 @@ type env struct {
 
 func setup(t *testing.T, cfg deadletter.StoreConfig) *env {
 	t.Helper()
-	_, js := natstest.Connect(t, natstest.Start(t))
+	srv := natstest.Start(t)
+	_, js := natstest.Connect(t, srv)
 	ctx := context.Background()
 	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{}); err != nil {
 		t.Fatal(err)
@@ -63,7 +66,7 @@ func setup(t *testing.T, cfg deadletter.StoreConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{js: js, sb: sb, pub: pub, store: store}
+	return &env{srv: srv, js: js, sb: sb, pub: pub, store: store}
 }
 
 func testLogger(t *testing.T) zerolog.Logger {

@@ -168,7 +168,7 @@ func (s *Store) snapshot(ctx context.Context, f Filter) (snapshot, error) {
 	}
 	info := st.CachedInfo()
 	n := info.State.Msgs
-	if f.Waybill != "" {
+	if f.oneWaybill() {
 		if info, err = st.Info(ctx, jetstream.WithSubjectFilter(f.subject())); err != nil {
 			return snapshot{}, fmt.Errorf("stream %s: %w", pathupdate.DeadLetterStream, err)
 		}
@@ -281,4 +281,35 @@ func (s *Store) deleteConsumer(ctx context.Context, cons jetstream.Consumer) {
 	if err := s.js.DeleteConsumer(ctx, pathupdate.DeadLetterStream, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		s.log.Debug().Err(err).Str("consumer", info.Name).Msg("delete scan consumer (it expires by itself)")
 	}
+}
+
+// jsErrCodeSequenceNotFound is the server's "sequence N not found" (the
+// answer to deleting a message that is already gone); nats.go has no
+// constant for it.
+const jsErrCodeSequenceNotFound jetstream.ErrorCode = 10043
+
+// remove deletes dead letter seq. A record that is already gone (another
+// replay or a purge removed it first) is no error: removed then says this
+// call did not remove it. Two replays or purges over the same records may
+// therefore run at once.
+func (s *Store) remove(ctx context.Context, st jetstream.Stream, seq uint64) (removed bool, err error) {
+	err = st.DeleteMsg(ctx, seq)
+	if err == nil {
+		return true, nil
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jsErrCodeSequenceNotFound || apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound) {
+		return false, nil
+	}
+	// nats.go reports a refused delete as ErrMsgDeleteUnsuccessful with the
+	// server's error (10043 for a sequence already deleted) only in its
+	// text, so the code cannot be matched: ask whether the record is still
+	// there. Get answers ErrMsgNotFound by code.
+	if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+		if _, gerr := st.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return false, nil
+		}
+	}
+	return false, err
 }

@@ -209,7 +209,7 @@ func TestWriteInvalidWaybillGoesToInvalidSubject(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if raw.Subject != "logistics.deadletter._invalid" {
+		if raw.Subject != "logistics.deadletter.~invalid" {
 			t.Errorf("waybill %q stored on %q", waybill, raw.Subject)
 		}
 		got, err := FromRawMsg(raw)

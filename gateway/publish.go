@@ -3,9 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 
+	"github.com/pathupdate/pathupdate/internal/keyorder"
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
@@ -21,65 +20,46 @@ var ErrNotConnected = errors.New("not connected to NATS")
 // own AckTimeout, and a later event of a waybill must not overtake an
 // earlier one that failed. It returns that first failure, or nil.
 func (h *Handler) publish(ctx context.Context, items []item, results []Result) error {
-	var (
-		halted    atomic.Bool
-		firstOnce sync.Once
-		first     error
-		wg        sync.WaitGroup
-	)
-	halt := func(err error) {
-		firstOnce.Do(func() { first = err })
-		halted.Store(true)
+	run, err := keyorder.New(keyorder.Config{
+		Concurrency:   h.cfg.Concurrency,
+		Queue:         max(len(items), 1), // every item is taken at once: Go never waits
+		HaltOnFailure: true,
+	})
+	if err != nil {
+		return err // cannot happen: Config.Validate checked Concurrency
 	}
-	sem := make(chan struct{}, h.cfg.Concurrency)
-	for _, group := range byWaybill(items) {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for _, it := range group {
-				res := &results[it.index]
+	for _, it := range items {
+		res := &results[it.index]
+		task := keyorder.Task{
+			Run: func() error {
 				if !h.cfg.Connected() {
-					halt(ErrNotConnected)
 					res.Status, res.Error = StatusFailed, "not published: "+ErrNotConnected.Error()
-					continue
-				}
-				if halted.Load() {
-					res.Status, res.Error = StatusFailed, "not published: an earlier publish of this request failed"
-					continue
+					return ErrNotConnected
 				}
 				pr, err := h.pub.PublishWithID(ctx, it.ev, it.msgID)
 				switch {
 				case errors.Is(err, pathupdate.ErrInvalidEvent): // parseBody validated: cannot happen
 					res.Status, res.Error, res.MsgID = StatusInvalid, err.Error(), ""
 				case err != nil:
-					halt(err)
 					res.Status, res.Error = StatusFailed, err.Error()
+					return err
 				case pr.Duplicate:
 					res.Status, res.Seq = StatusDuplicate, pr.Seq
 				default:
 					res.Status, res.Seq = StatusAccepted, pr.Seq
 				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
-// byWaybill groups items by waybill, keeping request order within a group
-// and ordering groups by their first event.
-func byWaybill(items []item) [][]item {
-	pos := make(map[string]int)
-	var groups [][]item
-	for _, it := range items {
-		g, ok := pos[it.ev.WaybillID]
-		if !ok {
-			g = len(groups)
-			pos[it.ev.WaybillID] = g
-			groups = append(groups, nil)
+				return nil
+			},
+			HeldBack: func(e *keyorder.HeldBackError) {
+				res.Status, res.Error = StatusFailed, "not published: an earlier publish of this request failed"
+				if errors.Is(e, ErrNotConnected) {
+					res.Error = "not published: " + ErrNotConnected.Error()
+				}
+			},
 		}
-		groups[g] = append(groups[g], it)
+		if err := run.Go(context.WithoutCancel(ctx), it.ev.WaybillID, task); err != nil {
+			return err // cannot happen: the queue holds every item
+		}
 	}
-	return groups
+	return run.Wait()
 }

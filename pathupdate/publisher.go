@@ -10,11 +10,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/pathupdate/pathupdate/internal/keyorder"
 )
 
 // Defaults and limits of the publisher.
@@ -187,8 +190,8 @@ func (e LineError) Unwrap() error { return e.Err }
 
 // PublishLines reads JSON lines from r (one event a line, blank lines
 // skipped, lines up to MaxLineBytes) and publishes every valid one as
-// Publish would, asynchronously with at most MaxPending unacknowledged.
-// Invalid lines are counted with their line numbers and not published.
+// Publish would, in input order, asynchronously with at most MaxPending
+// unacknowledged. Invalid lines are counted with their line numbers and not published.
 //
 // Order per waybill is kept across failures: a line is published only
 // once the previous line of its waybill is settled (lines of different
@@ -197,8 +200,9 @@ func (e LineError) Unwrap() error { return e.Err }
 // counted as Failed (ErrHeldBack). Publishing the same input again then
 // puts every waybill's events into the stream in input order, the ones
 // already stored being duplicates within the duplicate window.
-// Every PubAck is awaited (each for at most AckTimeout), also after ctx is
-// cancelled or reading fails, so the Summary is exact. The error is non-nil
+// Every line read before ctx was cancelled or reading failed is published
+// in its turn and its PubAck awaited (each for at most AckTimeout), so the
+// Summary is exact. The error is non-nil
 // only for a reading failure or ctx; publish failures are counted in
 // Summary.Failed. progress, if not nil, is called every ProgressEvery lines
 // and once at the end, never concurrently.
@@ -206,28 +210,18 @@ func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func
 	if progress == nil {
 		progress = func(Summary) {}
 	}
-	settle := make(chan pendingLine, p.cfg.MaxPending)
-	slots := make(chan struct{}, p.cfg.MaxPending)
-	done := make(chan Summary)
-	order := newWaybillOrder()
-	go p.settleLines(settle, slots, order, progress, done)
-
-	err := p.sendLines(ctx, r, settle, slots, order)
-	close(settle)
-	sum := <-done
+	// One waybill's lines go one after the other; at most MaxPending
+	// waybills have a publish in flight.
+	run, err := keyorder.New(keyorder.Config{Concurrency: p.cfg.MaxPending, Queue: p.cfg.MaxPending})
+	if err != nil {
+		return Summary{}, err // cannot happen: Validate checked MaxPending
+	}
+	t := &tally{progress: progress}
+	err = p.sendLines(ctx, r, run, t)
+	_ = run.Wait() // every failure is counted in t
+	sum := t.summary()
 	progress(cloneSummary(sum))
 	return sum, err
-}
-
-// pendingLine is one non-blank line on its way to the settling goroutine,
-// in input order.
-type pendingLine struct {
-	line     int
-	future   jetstream.PubAckFuture // nil when the line never reached the server
-	deadline time.Time
-	invalid  error        // the line is not a valid event
-	failed   error        // the publish call itself failed, or the line was held back
-	turn     *waybillTurn // the waybill's turn the line holds; nil for one held back
 }
 
 // ErrHeldBack is matched (errors.Is) by the LineError of a line that
@@ -236,71 +230,64 @@ type pendingLine struct {
 // of order once the earlier one is published again.
 var ErrHeldBack = errors.New("not published: held back behind an earlier event of its waybill that was not acknowledged")
 
-// waybillOrder keeps PublishLines' publishes in order per waybill: at most
-// one unsettled publish per waybill, and none after one that failed. The
-// sending and the settling goroutine share it.
-type waybillOrder struct {
-	mu      sync.Mutex
-	pending map[string]*waybillTurn // the waybill's publish in flight
-	failed  map[string]int          // the first line of the waybill not acknowledged
+// unacked is the failure of one line's publish; the lines of its waybill
+// that it holds back name its line.
+type unacked struct {
+	line int
+	err  error
 }
 
-// waybillTurn is one publish in flight; done is closed once it is settled.
-type waybillTurn struct {
-	waybill string
-	done    chan struct{}
+func (e *unacked) Error() string { return e.err.Error() }
+
+func (e *unacked) Unwrap() error { return e.err }
+
+// tally counts what happened to each line; lines settle in any order.
+type tally struct {
+	mu       sync.Mutex
+	sum      Summary
+	settled  int
+	progress func(Summary) // called under mu: never concurrently
 }
 
-func newWaybillOrder() *waybillOrder {
-	return &waybillOrder{pending: make(map[string]*waybillTurn), failed: make(map[string]int)}
-}
-
-// take waits until waybill has no publish in flight and returns its turn,
-// or the line that was not acknowledged before (heldBehind > 0), in which
-// case the caller must not publish.
-func (o *waybillOrder) take(ctx context.Context, waybill string) (turn *waybillTurn, heldBehind int, err error) {
-	for {
-		o.mu.Lock()
-		if line, bad := o.failed[waybill]; bad {
-			o.mu.Unlock()
-			return nil, line, nil
+// line counts one settled line: err nil for a stored one.
+func (t *tally) line(n int, err error, duplicate bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrInvalidEvent):
+		t.sum.Invalid++
+	case err != nil:
+		t.sum.Failed++
+	case duplicate:
+		t.sum.Duplicates++
+	default:
+		t.sum.Accepted++
+	}
+	if err != nil {
+		// Keep the first MaxLineErrors lines, in line order.
+		le := LineError{Line: n, Err: err}
+		i, _ := slices.BinarySearchFunc(t.sum.Errors, n, func(e LineError, n int) int { return e.Line - n })
+		if i < MaxLineErrors {
+			t.sum.Errors = slices.Insert(t.sum.Errors, i, le)
+			if len(t.sum.Errors) > MaxLineErrors {
+				t.sum.Errors = t.sum.Errors[:MaxLineErrors]
+			}
 		}
-		prev := o.pending[waybill]
-		if prev == nil {
-			turn = &waybillTurn{waybill: waybill, done: make(chan struct{})}
-			o.pending[waybill] = turn
-			o.mu.Unlock()
-			return turn, 0, nil
-		}
-		o.mu.Unlock()
-		select {
-		case <-prev.done:
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		}
+	}
+	if t.settled++; t.settled%ProgressEvery == 0 {
+		t.progress(cloneSummary(t.sum))
 	}
 }
 
-// settled ends turn (nil: nothing to end); a line that was not
-// acknowledged holds back every later one of its waybill.
-func (o *waybillOrder) settled(turn *waybillTurn, line int, acknowledged bool) {
-	if turn == nil {
-		return
-	}
-	o.mu.Lock()
-	if _, bad := o.failed[turn.waybill]; !bad && !acknowledged {
-		o.failed[turn.waybill] = line
-	}
-	if o.pending[turn.waybill] == turn {
-		delete(o.pending, turn.waybill)
-	}
-	o.mu.Unlock()
-	close(turn.done)
+func (t *tally) summary() Summary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sum
 }
 
-// sendLines reads r and hands every non-blank line to settle, taking a
-// slot per publish in flight (the settling goroutine frees it).
-func (p *Publisher) sendLines(ctx context.Context, r io.Reader, settle chan<- pendingLine, slots chan struct{}, order *waybillOrder) error {
+// sendLines reads r and gives every valid line to run under its waybill;
+// every line settles in t.
+func (p *Publisher) sendLines(ctx context.Context, r io.Reader, run *keyorder.Runner, t *tally) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var buf []byte
 	for n := 1; ; n++ {
@@ -316,7 +303,7 @@ func (p *Publisher) sendLines(ctx context.Context, r io.Reader, settle chan<- pe
 			return fmt.Errorf("publish lines: read line %d: %w", n, err)
 		}
 		if tooLong {
-			settle <- pendingLine{line: n, invalid: fmt.Errorf("%w: line longer than %d bytes", ErrInvalidEvent, MaxLineBytes)}
+			t.line(n, fmt.Errorf("%w: line longer than %d bytes", ErrInvalidEvent, MaxLineBytes), false)
 			continue
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -327,37 +314,85 @@ func (p *Publisher) sendLines(ctx context.Context, r io.Reader, settle chan<- pe
 			err = validateForPublish(ev) // DecodeEvent validates; this only guarantees the sentinel
 		}
 		if err != nil {
-			settle <- pendingLine{line: n, invalid: err}
+			t.line(n, err, false)
 			continue
 		}
-		// A line read after cancellation is not published, even with a free
-		// slot (select would pick at random).
+		// A line read after cancellation is not published.
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("publish lines: stopped at line %d: %w", n, err)
 		}
-		turn, heldBehind, err := order.take(ctx, ev.WaybillID)
-		if err != nil {
+		turn := &lineTurn{sent: make(chan struct{})}
+		if err := run.Go(ctx, ev.WaybillID, p.lineTask(ev, n, t, turn)); err != nil {
 			return fmt.Errorf("publish lines: stopped before line %d: %w", n, err)
 		}
-		if heldBehind > 0 {
-			settle <- pendingLine{line: n, failed: fmt.Errorf("%w (line %d of waybill %s was not): publish the input again", ErrHeldBack, heldBehind, ev.WaybillID)}
-			continue
-		}
+		// The next line is read only once this one was sent (or held
+		// back), so publishes reach the stream in input order, as the
+		// lines came; meanwhile earlier lines' PubAcks are awaited
+		// concurrently. A line waits here while its waybill has one in
+		// flight.
 		select {
-		case slots <- struct{}{}:
+		case <-turn.sent:
 		case <-ctx.Done():
-			order.settled(turn, n, false)
+			turn.giveUp() // not published unless it already was
 			return fmt.Errorf("publish lines: stopped before line %d: %w", n, ctx.Err())
 		}
-		pl := p.sendAsync(ev, n)
-		pl.turn = turn
-		settle <- pl
 	}
 }
 
-// sendAsync publishes one event without waiting for its PubAck. A handle
-// with its own (lower) async limit stalls us: try again until AckTimeout.
-func (p *Publisher) sendAsync(ev Event, n int) pendingLine {
+// lineTurn is the handover of one line between the reading goroutine and
+// the task that publishes it.
+type lineTurn struct {
+	state atomic.Int32  // 0 waiting, 1 taken by the task, 2 given up by the reader
+	sent  chan struct{} // closed once the line was sent or held back
+}
+
+// take reports whether the task may go ahead (the reader has not given the
+// line up).
+func (l *lineTurn) take() bool { return l.state.CompareAndSwap(0, 1) }
+
+// giveUp keeps a line that was not taken yet from being published.
+func (l *lineTurn) giveUp() { l.state.CompareAndSwap(0, 2) }
+
+// lineTask publishes line n and waits for its PubAck. Once it fails, the
+// runner holds back the later lines of its waybill. A line the reader gave
+// up (ctx ended while it waited for its turn) is neither published nor
+// counted.
+func (p *Publisher) lineTask(ev Event, n int, t *tally, turn *lineTurn) keyorder.Task {
+	return keyorder.Task{
+		Run: func() error {
+			if !turn.take() {
+				return nil
+			}
+			future, deadline, err := p.send(ev)
+			close(turn.sent)
+			var ack *jetstream.PubAck
+			if err == nil {
+				ack, err = awaitAck(future, deadline)
+			}
+			if err != nil {
+				p.log.Debug().Int("line", n).Err(MaskPhonesError(err)).Msg("publish not acknowledged")
+				t.line(n, err, false)
+				return &unacked{line: n, err: err}
+			}
+			t.line(n, nil, ack.Duplicate)
+			return nil
+		},
+		HeldBack: func(e *keyorder.HeldBackError) {
+			defer close(turn.sent)
+			if !turn.take() {
+				return
+			}
+			var first *unacked
+			errors.As(e, &first) // every failure of a line task is one
+			t.line(n, fmt.Errorf("%w (line %d of waybill %s was not): publish the input again", ErrHeldBack, first.line, ev.WaybillID), false)
+		},
+	}
+}
+
+// send publishes one event without waiting for its PubAck, which is due by
+// deadline (AckTimeout from now). A handle with its own (lower) async
+// limit stalls the publish: it is tried again until the deadline.
+func (p *Publisher) send(ev Event) (jetstream.PubAckFuture, time.Time, error) {
 	deadline := time.Now().Add(p.cfg.AckTimeout)
 	msgID := ev.ID()
 	subject := TraceSubject(ev.WaybillID)
@@ -366,56 +401,12 @@ func (p *Publisher) sendAsync(ev Event, n int) pendingLine {
 		future, err := p.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data},
 			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
 		if err == nil {
-			return pendingLine{line: n, future: future, deadline: deadline}
+			return future, deadline, nil
 		}
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) {
-			return pendingLine{line: n, failed: publishError(subject, err)}
+			return nil, deadline, publishError(subject, err)
 		}
 	}
-}
-
-// settleLines awaits every pending line in input order, counts it, frees
-// its slot, and sends the final Summary on done.
-func (p *Publisher) settleLines(settle <-chan pendingLine, slots <-chan struct{}, order *waybillOrder, progress func(Summary), done chan<- Summary) {
-	var sum Summary
-	fail := func(line int, err error) {
-		if len(sum.Errors) < MaxLineErrors {
-			sum.Errors = append(sum.Errors, LineError{Line: line, Err: err})
-		}
-	}
-	settled := 0
-	for pl := range settle {
-		switch {
-		case pl.invalid != nil:
-			sum.Invalid++
-			fail(pl.line, pl.invalid)
-		case pl.failed != nil:
-			sum.Failed++
-			fail(pl.line, pl.failed)
-			if pl.turn != nil { // a held-back line holds neither a turn nor a slot
-				order.settled(pl.turn, pl.line, false)
-				<-slots
-			}
-		default:
-			ack, err := awaitAck(pl.future, pl.deadline)
-			switch {
-			case err != nil:
-				sum.Failed++
-				fail(pl.line, err)
-				p.log.Debug().Int("line", pl.line).Err(MaskPhonesError(err)).Msg("publish not acknowledged")
-			case ack.Duplicate:
-				sum.Duplicates++
-			default:
-				sum.Accepted++
-			}
-			order.settled(pl.turn, pl.line, err == nil)
-			<-slots
-		}
-		if settled++; settled%ProgressEvery == 0 {
-			progress(cloneSummary(sum))
-		}
-	}
-	done <- sum
 }
 
 func awaitAck(f jetstream.PubAckFuture, deadline time.Time) (*jetstream.PubAck, error) {

@@ -2,12 +2,10 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"sync"
-	"time"
+
+	"github.com/pathupdate/pathupdate/internal/httpserve"
 )
 
 // Server is a Sandbox listening on a real TCP address, like
@@ -19,16 +17,9 @@ type Server struct {
 	// slash: the api_base to point a client at.
 	URL string
 
-	srv       *http.Server
-	stop      context.CancelFunc // cancels every request's context
-	served    chan struct{}      // closed when Serve has returned
+	http      *httpserve.Server
 	transport *http.Transport
 	client    *http.Client
-
-	mu        sync.Mutex // guards closed and the Add side of inflight
-	closed    bool
-	inflight  sync.WaitGroup
-	closeOnce sync.Once
 }
 
 // NewServer starts a Sandbox for cfg on 127.0.0.1 at a free port at once,
@@ -49,80 +40,36 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	hs, err := httpserve.New(httpserve.Config{Name: "sandbox", Addr: addr, Handler: sb, Logger: sb.log})
 	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if err := hs.Start(context.Background()); err != nil {
 		return nil, fmt.Errorf("sandbox: listening on %s: %w", addr, err)
 	}
-	base, stop := context.WithCancel(context.Background())
-	s := &Server{
-		Sandbox: sb,
-		URL:     "http://" + ln.Addr().String(),
-		stop:    stop,
-		served:  make(chan struct{}),
-	}
-	s.srv = &http.Server{
-		Handler:           http.HandlerFunc(s.serve),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	s := &Server{Sandbox: sb, URL: hs.URL(), http: hs}
 	s.transport = http.DefaultTransport.(*http.Transport).Clone()
 	s.transport.Proxy = nil // the sandbox is local whatever HTTP_PROXY says
 	// Tests and benchmarks run hundreds of concurrent calls; without enough
 	// idle connections each would dial anew and run out of ports.
 	s.transport.MaxIdleConnsPerHost = 512
 	s.client = &http.Client{Transport: s.transport}
-
-	go func() {
-		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			sb.log.Error().Err(err).Msg("sandbox: server stopped")
-		}
-	}()
 	return s, nil
-}
-
-// serve counts a request in so Close can wait for it to end.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "sandbox: closed", http.StatusServiceUnavailable)
-		return
-	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
-	s.Sandbox.ServeHTTP(w, r)
 }
 
 // Client returns an HTTP client for s.URL, with enough idle connections
 // for heavy concurrency. Close closes its idle connections.
 func (s *Server) Client() *http.Client { return s.client }
 
+// Done is closed when the server stopped serving: after Close, or when
+// serving failed.
+func (s *Server) Done() <-chan struct{} { return s.http.Done() }
+
 // Close stops the server: it cuts open connections, ends requests that are
 // waiting out a Latency fault, and returns once every request handler has
-// returned. It may be called more than once.
+// returned (it logs why it waits after 5s). It may be called more than
+// once.
 func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		// Connections first, so that no handler ended by stop can still
-		// get an answer through.
-		_ = s.srv.Close() // the error is the listener's close error: nothing to do
-		s.stop()
-		<-s.served
-
-		done := make(chan struct{})
-		go func() { s.inflight.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			// Only a handler stuck outside the sandbox's control (a write
-			// blocked in the kernel) can get here; say why Close hangs.
-			s.log.Warn().Msg("sandbox: Close is waiting for request handlers that have not returned after 5s")
-			<-done
-		}
-		s.transport.CloseIdleConnections()
-	})
+	_ = s.http.Close() // a cut is what Close means: no error to report
+	s.transport.CloseIdleConnections()
 }

@@ -57,13 +57,10 @@ func (p *partition) settle(h *held) error {
 	}
 }
 
-// decode reads h's event; an error is an invalid event.
+// decode reads h's event; an error is an invalid event. Replay checks
+// with the same function before it republishes a dead letter.
 func (p *partition) decode(h *held) (pathupdate.Event, error) {
-	ev, err := pathupdate.DecodeEvent(p.msgOf(h).Data())
-	if err == nil && ev.WaybillID != h.waybill {
-		err = fmt.Errorf("%w: waybill_id %q in the body differs from %q in the subject", pathupdate.ErrInvalidEvent, ev.WaybillID, h.waybill)
-	}
-	return ev, err
+	return pathupdate.DecodeEventFor(p.msgOf(h).Data(), h.waybill)
 }
 
 // call makes one API call through the breaker and the concurrency limit

@@ -19,13 +19,13 @@ import (
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
-// confirmAbove: a replay or purge of more records than this asks first on
-// a terminal, unless --yes.
+// confirmAbove: a replay of more records than this asks first on a
+// terminal, unless --yes (a purge always asks there).
 const confirmAbove = 100
 
-const confirmRules = "On a terminal (stdin is one), a replay or purge of more than 100 dead letters asks for confirmation\n" +
-	"unless --yes. When stdin is not a terminal (scripts, cron), replay proceeds without asking and purge\n" +
-	"refuses unless --yes is given."
+const confirmRules = "On a terminal (stdin is one), every purge, and a replay of more than 100 dead letters, asks for\n" +
+	"confirmation unless --yes. When stdin is not a terminal (scripts, cron), replay proceeds without asking\n" +
+	"and purge refuses unless --yes is given."
 
 func deadletterCommand() *cli.Command {
 	return &cli.Command{
@@ -42,7 +42,7 @@ func deadletterCommand() *cli.Command {
 
 func filterFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "waybill", Usage: "only this waybill's dead letters (_invalid: those without a valid waybill id)"},
+		&cli.StringFlag{Name: "waybill", Usage: "only this waybill's dead letters ('~invalid': those without a valid waybill id)"},
 		&cli.StringFlag{Name: "errcode", Usage: "only this WeChat errcode (e.g. 40199, 9300507; 0: none)"},
 		&cli.StringFlag{Name: "reason", Usage: "only this reason: rejected, invalid_event or retries_exhausted"},
 		&cli.StringFlag{Name: "since", Usage: "only dead letters that failed since: a duration back (90m, 2h, 3d) or an RFC 3339 time"},

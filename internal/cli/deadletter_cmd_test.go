@@ -88,7 +88,8 @@ func TestDeadletterListJSONAndFilters(t *testing.T) {
 		{[]string{"--waybill", "W2"}, "3"},
 		{[]string{"--errcode", "40199"}, "1"},
 		{[]string{"--reason", "invalid_event"}, "2"},
-		{[]string{"--waybill", "_invalid"}, "2"},
+		{[]string{"--waybill", "~invalid"}, "2"},
+		{[]string{"--waybill", "_invalid"}, ""}, // a valid waybill id, with no dead letters
 		{[]string{"--since", "1h", "--reason", "rejected"}, "1,3"},
 		{[]string{"--since", time.Now().Add(time.Hour).Format(time.RFC3339)}, ""},
 		{[]string{"--from-seq", "2", "--limit", "1"}, "2"},

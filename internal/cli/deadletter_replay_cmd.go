@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -28,11 +29,14 @@ func dlReplayCommand() *cli.Command {
 			"duplicate window (2m by default) publishes every event once. A replayed event that fails again comes\n" +
 			"back as a new dead letter with replays + 1.\n" +
 			"--set-token T replaces the event's token (the 9300507 fix); it needs --waybill, or --all-waybills.\n" +
+			"Events a worker would refuse as invalid_event are skipped (they would come straight back); --include-invalid\n" +
+			"replays them anyway.\n" +
 			confirmRules,
 		Flags: append(filterFlags(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "print what would be replayed; publish and remove nothing"},
 			&cli.StringFlag{Name: "set-token", Usage: "replace each event's token with this one before replaying"},
 			&cli.BoolFlag{Name: "all-waybills", Usage: "allow --set-token without --waybill (every selected waybill gets the token)"},
+			&cli.BoolFlag{Name: "include-invalid", Usage: "also replay events that are not valid (skipped by default: a worker dead-letters them again at once)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
 			&cli.BoolFlag{Name: "json", Usage: "with --dry-run: one JSON object a line"},
 		),
@@ -45,7 +49,8 @@ func runReplay(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	opts := deadletter.ReplayOptions{DryRun: cmd.Bool("dry-run"), SetToken: cmd.String("set-token"), AllowManyWaybills: cmd.Bool("all-waybills")}
+	opts := deadletter.ReplayOptions{DryRun: cmd.Bool("dry-run"), SetToken: cmd.String("set-token"),
+		AllowManyWaybills: cmd.Bool("all-waybills"), IncludeInvalid: cmd.Bool("include-invalid")}
 	if opts.SetToken != "" && f.Waybill == "" && !opts.AllowManyWaybills {
 		return deadletter.ErrSetTokenManyWaybills // before anything is read
 	}
@@ -73,7 +78,7 @@ func runReplay(ctx context.Context, cmd *cli.Command) error {
 	tty := ttyErr(cmd)
 	var last time.Time
 	opts.Progress = func(p deadletter.ReplayProgress) {
-		if p.Skipped != nil {
+		if p.Skipped != nil && !errors.Is(p.Skipped, deadletter.ErrSkippedInvalid) { // those are summed up below
 			if tty != nil {
 				fmt.Fprint(tty, "\r\033[K")
 			}
@@ -90,6 +95,7 @@ func runReplay(ctx context.Context, cmd *cli.Command) error {
 	}
 	fmt.Fprintf(out, "replayed %d (%d of them already published by an interrupted replay), skipped %d, in %s\n",
 		res.Replayed, res.Duplicates, res.Skipped, res.Took.Round(time.Millisecond))
+	skippedInvalid(out, res.SkippedInvalid, "skipped")
 	if err != nil && errors.Is(err, context.Canceled) {
 		return fmt.Errorf("replay interrupted: run it again to finish (within the duplicate window nothing is published twice): %w", err)
 	}
@@ -131,8 +137,23 @@ func dryRun(ctx context.Context, cmd *cli.Command, st *deadletter.Store, f deadl
 	}
 	if !asJSON {
 		fmt.Fprintf(out, "dry run: %d would be replayed, %d skipped; nothing was published or removed\n", res.Replayed, res.Skipped)
+		skippedInvalid(out, res.SkippedInvalid, "would be skipped")
 	}
 	return nil
+}
+
+// skippedInvalid says how many records replay left because their event is
+// not valid, and why.
+func skippedInvalid(out io.Writer, n int, verb string) {
+	if n == 0 {
+		return
+	}
+	why := "because their events are not valid"
+	if n == 1 {
+		why = "because its event is not valid"
+	}
+	fmt.Fprintf(out, "%d %s %s: a worker would dead-letter them again at once (invalid_event); "+
+		"fix them at the source and publish them again, or replay them anyway with --include-invalid\n", n, verb, why)
 }
 
 func dlPurgeCommand() *cli.Command {
@@ -172,7 +193,8 @@ func runPurge(ctx context.Context, cmd *cli.Command) error {
 			return cli.Exit(fmt.Sprintf("purge would remove %d dead letters (%s) for good: add --yes to confirm "+
 				"(stdin is not a terminal, so purge does not ask)", n, f), 2)
 		}
-		if n > confirmAbove && !confirm(cmd.Root().Reader, cmd.Root().ErrWriter, fmt.Sprintf("Remove %d dead letters (%s) for good?", n, f)) {
+		// Whatever the count: a purge cannot be undone.
+		if !confirm(cmd.Root().Reader, cmd.Root().ErrWriter, fmt.Sprintf("Remove %d dead letters (%s) for good?", n, f)) {
 			return cli.Exit("nothing purged", 1)
 		}
 	}

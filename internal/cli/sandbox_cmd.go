@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -63,27 +61,19 @@ func runSandbox(ctx context.Context, cmd *cli.Command) error {
 		}
 		cfg.Orders = orders
 	}
-	sb, err := sandbox.New(cfg)
-	if err != nil {
-		return flagNamed(err, sandboxGoNames) // goname.go
+	if _, err := sandbox.New(cfg); err != nil {
+		return flagNamed(err, sandboxGoNames) // a settings error, before anything listens (goname.go)
 	}
-	ln, err := net.Listen("tcp", cmd.String("addr"))
+	srv, err := sandbox.Listen(cmd.String("addr"), cfg)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w (choose another address)", cmd.String("addr"), err)
 	}
-	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(cmd.Root().Writer, "WeChat sandbox listening on http://%s (appid %s)\n", ln.Addr(), cfg.AppID)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	defer srv.Close()
+	fmt.Fprintf(cmd.Root().Writer, "WeChat sandbox listening on %s (appid %s)\n", srv.URL, cfg.AppID)
 	select {
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
+	case <-srv.Done():
+		return errors.New("the sandbox stopped serving (see the log)")
 	}
+	return nil
 }

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pathupdate/pathupdate/internal/httpserve"
 )
 
 // Server serves a Handler on Config.Addr. Start it once; Shutdown it once
@@ -18,12 +17,7 @@ type Server struct {
 	addr string
 	h    *Handler
 	log  zerolog.Logger
-	srv  *http.Server
-
-	mu      sync.Mutex
-	started bool
-	ln      net.Listener
-	served  chan struct{} // closed when Serve has returned
+	http *httpserve.Server
 }
 
 // NewServer builds a Server and its Handler from cfg.
@@ -33,19 +27,20 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
-		addr: cfg.Addr,
-		h:    h,
-		log:  cfg.Logger,
-		srv: &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      15 * time.Second, // a scrape may take up to the handler's 9 s
-			IdleTimeout:       time.Minute,
-		},
-		served: make(chan struct{}),
-	}, nil
+	hs, err := httpserve.New(httpserve.Config{
+		Name:              "health",
+		Addr:              cfg.Addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second, // a scrape may take up to the handler's 9 s
+		IdleTimeout:       time.Minute,
+		Logger:            cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("health: %w", err)
+	}
+	return &Server{addr: cfg.Addr, h: h, log: cfg.Logger, http: hs}, nil
 }
 
 // Handler is the server's handler, for AddCheck.
@@ -55,23 +50,13 @@ func (s *Server) Handler() *Handler { return s.h }
 // It returns once the listener is open, or an error naming the address
 // when it cannot listen. ctx bounds only the listen.
 func (s *Server) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
+	err := s.http.Start(ctx)
+	if errors.Is(err, httpserve.ErrStarted) {
 		return errors.New("health: Start called twice")
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.addr)
 	if err != nil {
 		return fmt.Errorf("health: cannot listen on %s for /metrics, /healthz and /readyz (PATHUPDATE_HTTP_ADDR / --http-addr): %w", s.addr, err)
 	}
-	s.started, s.ln = true, ln
-	go func() {
-		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error().Err(err).Str("addr", ln.Addr().String()).Msg("health: server stopped")
-		}
-	}()
 	// No line here: the caller logs one, with the URL and what else it
 	// serves, so that a start shows one line and not two.
 	return nil
@@ -79,37 +64,12 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Addr is the address listened on (the real port when Config.Addr asked
 // for 0), or "" before Start.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln == nil {
-		return ""
-	}
-	return s.ln.Addr().String()
-}
+func (s *Server) Addr() string { return s.http.Addr() }
 
 // URL is "http://" + Addr(), or "" before Start.
-func (s *Server) URL() string {
-	if a := s.Addr(); a != "" {
-		return "http://" + a
-	}
-	return ""
-}
+func (s *Server) URL() string { return s.http.URL() }
 
 // Shutdown stops accepting, lets requests in progress finish until ctx
 // ends, then closes what is left. Safe to call more than once and on a
 // Server never started.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	started := s.started
-	s.mu.Unlock()
-	if !started {
-		return nil
-	}
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		_ = s.srv.Close() // ctx ended first: cut what is left
-	}
-	<-s.served
-	return err
-}
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
