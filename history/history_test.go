@@ -245,3 +245,29 @@ func TestTokenTail(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayBeforeItsCopy: the replay is recorded after its publish, so a
+// worker can deliver the copy first; the timeline still tells the replay
+// first.
+func TestReplayBeforeItsCopy(t *testing.T) {
+	t.Parallel()
+	js := setup(t, history.StreamConfig{})
+	at := time.Now().Add(-time.Minute).UTC()
+	w := newWriter(t, js, history.WriterConfig{})
+	w.Add(history.Record{State: history.DeadLettered, WaybillID: "W1", Seq: 3, DeadLetterSeq: 1, At: at})
+	w.Add(history.Record{State: history.Delivered, WaybillID: "W1", Seq: 9, At: at.Add(2 * time.Second)})
+	w.Add(history.Record{State: history.Replayed, WaybillID: "W1", Seq: 9, ReplayOf: 3, DeadLetterSeq: 1, At: at.Add(3 * time.Second)})
+	w.Add(history.Record{State: history.Delivered, WaybillID: "W1", Seq: 10, At: at.Add(2500 * time.Millisecond)})
+	flush(t, w)
+	tl, err := history.NewStore(js, nil).Timeline(context.Background(), "W1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, s := range tl.Steps {
+		got += fmt.Sprintf("%d %s|", s.Seq, s.State)
+	}
+	if want := "3 dead_lettered|9 replayed|9 delivered|10 delivered|"; got != want {
+		t.Fatalf("timeline %s, want %s", got, want)
+	}
+}

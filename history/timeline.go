@@ -175,13 +175,42 @@ func (s *Store) Timeline(ctx context.Context, waybillID string) (Timeline, error
 		}
 	}
 
-	slices.SortStableFunc(tl.Steps, func(a, b Step) int {
-		if c := a.At.Compare(b.At); c != 0 {
+	sortSteps(tl.Steps)
+	return tl, nil
+}
+
+// sortSteps orders steps by time, except that a replay comes before the
+// steps of the copy it published (same Seq): the operator's command
+// records the replay after the publish, and a worker may deliver the copy
+// before that.
+func sortSteps(steps []Step) {
+	first := map[uint64]time.Time{} // earliest step of each copy, replays aside
+	for _, s := range steps {
+		if t, ok := first[s.Seq]; s.State != Replayed && (!ok || s.At.Before(t)) {
+			first[s.Seq] = s.At
+		}
+	}
+	key := func(s Step) time.Time {
+		if t, ok := first[s.Seq]; s.State == Replayed && ok && t.Before(s.At) {
+			return t
+		}
+		return s.At
+	}
+	rank := func(s Step) int { // at the same instant: the replay first
+		if s.State == Replayed {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(steps, func(a, b Step) int {
+		if c := key(a).Compare(key(b)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(rank(a), rank(b)); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Seq, b.Seq)
 	})
-	return tl, nil
 }
 
 func stepOf(r Record) Step {

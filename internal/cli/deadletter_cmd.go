@@ -82,28 +82,45 @@ func filterOf(cmd *cli.Command) (deadletter.Filter, error) {
 // openStore connects to NATS (never an embedded server: the records live
 // where the workers run) and returns a Store and a close function.
 func openStore(ctx context.Context, cmd *cli.Command) (*deadletter.Store, func(), error) {
+	st, _, closeNATS, err := openDeadLetters(ctx, cmd, false)
+	return st, closeNATS, err
+}
+
+// openStoreWithHistory is openStore for the commands that change dead
+// letters: it also opens the delivery history, where replays and purges
+// are recorded (nil when there is no history stream). The close func
+// flushes the history, then closes the connection.
+func openStoreWithHistory(ctx context.Context, cmd *cli.Command) (*deadletter.Store, *operatorHistory, func(), error) {
+	return openDeadLetters(ctx, cmd, true)
+}
+
+func openDeadLetters(ctx context.Context, cmd *cli.Command, withHistory bool) (*deadletter.Store, *operatorHistory, func(), error) {
 	log, err := logger(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if !cmd.IsSet("log-level") && log.GetLevel() < zerolog.WarnLevel {
 		log = log.Level(zerolog.WarnLevel) // the command prints its own summary
 	}
 	nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-deadletter", false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	js, err := newJetStream(nc)
 	if err != nil {
 		closeNATS()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	st, err := deadletter.NewStore(js, deadletter.StoreConfig{Logger: log})
 	if err != nil {
 		closeNATS()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return st, closeNATS, nil
+	var h *operatorHistory
+	if withHistory {
+		h = openOperatorHistory(ctx, js, log)
+	}
+	return st, h, func() { h.close(); closeNATS() }, nil
 }
 
 // interactive reports whether stdin is a terminal: only then does a

@@ -54,7 +54,7 @@ func runReplay(ctx context.Context, cmd *cli.Command) error {
 	if opts.SetToken != "" && f.Waybill == "" && !opts.AllowManyWaybills {
 		return deadletter.ErrSetTokenManyWaybills // before anything is read
 	}
-	st, closeNATS, err := openStore(ctx, cmd)
+	st, hist, closeNATS, err := openStoreWithHistory(ctx, cmd)
 	if err != nil {
 		return err
 	}
@@ -78,6 +78,7 @@ func runReplay(ctx context.Context, cmd *cli.Command) error {
 	tty := ttyErr(cmd)
 	var last time.Time
 	opts.Progress = func(p deadletter.ReplayProgress) {
+		hist.replayed(p)
 		if p.Skipped != nil && !errors.Is(p.Skipped, deadletter.ErrSkippedInvalid) { // those are summed up below
 			if tty != nil {
 				fmt.Fprint(tty, "\r\033[K")
@@ -174,7 +175,7 @@ func runPurge(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	st, closeNATS, err := openStore(ctx, cmd)
+	st, hist, closeNATS, err := openStoreWithHistory(ctx, cmd)
 	if err != nil {
 		return err
 	}
@@ -198,7 +199,12 @@ func runPurge(ctx context.Context, cmd *cli.Command) error {
 			return cli.Exit("nothing purged", 1)
 		}
 	}
+	doomed, err := hist.beforePurge(ctx, st, f)
+	if err != nil {
+		return err
+	}
 	removed, err := st.Purge(ctx, f)
+	hist.purged(ctx, st, doomed)
 	fmt.Fprintf(out, "purged %s (%s)\n", plural(removed, "dead letter", "dead letters"), f)
 	return err
 }
