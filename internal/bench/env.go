@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/internal/assemble"
 	"github.com/pathupdate/pathupdate/internal/bench/traffic"
 	"github.com/pathupdate/pathupdate/internal/metrics"
@@ -26,10 +27,11 @@ import (
 // env is a fresh JetStream server with its own store, and a client
 // connected over TCP as a worker in another process would be.
 type env struct {
-	dir string
-	ns  *natsserver.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
+	dir     string
+	ns      *natsserver.Server
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	history *history.Writer // the worker's, when Options.History
 }
 
 // newEnv starts a server with an empty store under o.TempDir and creates
@@ -61,6 +63,11 @@ func newEnv(ctx context.Context, o Options) (*env, error) {
 }
 
 func (e *env) close() {
+	if e.history != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = e.history.Close(ctx)
+		cancel()
+	}
 	if e.nc != nil {
 		e.nc.Close()
 	}
@@ -136,8 +143,17 @@ func (e *env) startWorker(ctx context.Context, api worker.Deliverer, o Options) 
 	if err != nil {
 		return nil, err
 	}
-	w, err := assemble.Worker(e.js, assemble.Settings{Deliverer: api, Logger: log,
-		Worker: worker.Config{Concurrency: o.Concurrency, MaxInFlight: o.MaxInFlight, Observer: m}})
+	wcfg := worker.Config{Concurrency: o.Concurrency, MaxInFlight: o.MaxInFlight, Observer: m}
+	if o.History {
+		if err := history.EnsureStream(ctx, e.js, history.StreamConfig{}); err != nil {
+			return nil, err
+		}
+		if e.history, err = history.NewWriter(e.js, history.WriterConfig{Logger: log, OnWritten: m.HistoryWritten, OnDropped: m.HistoryDropped}); err != nil {
+			return nil, err
+		}
+		wcfg.History = e.history
+	}
+	w, err := assemble.Worker(e.js, assemble.Settings{Deliverer: api, Logger: log, Worker: wcfg})
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,7 @@ func (r *runner) runJob(ctx context.Context, p *traffic.Plan) (jobRun, error) {
 		return jobRun{}, err
 	}
 	defer e.close()
+	defer r.history.count(e) // before close: flushes and counts the history writer
 	sb, client, err := newSandbox(r.opts.Latency)
 	if err != nil {
 		return jobRun{}, err

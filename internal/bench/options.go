@@ -18,6 +18,7 @@ const (
 	BacklogEventsDefault = 200_000
 	WaybillsDefault      = 10_000
 	LatencyEventsDefault = 50_000
+	TraceWaybillsDefault = 1_000_000
 	LatencyDefault       = 20 * time.Millisecond
 	E2ERateDefault       = 1000
 	E2EDurationDefault   = 20 * time.Second
@@ -39,6 +40,7 @@ func Quick() Options {
 		E2ERate:       500,
 		E2EDuration:   3 * time.Second,
 		MemoryEvents:  20_000,
+		TraceWaybills: 50_000,
 	}
 }
 
@@ -58,6 +60,12 @@ type Options struct {
 	E2EDuration   time.Duration // scenario 5: how long the load is offered; default E2EDurationDefault
 	MemoryEvents  int           // scenario 6: the backlog; default MemoryEventsDefault
 	Seed          uint64        // traffic; default 1
+	// History makes the workers write delivery history (scenarios 8 and 9
+	// turn it on and off themselves; the others run without it).
+	History bool
+	// TraceWaybills is scenario 10's count of other waybills with history
+	// around the one looked up; default TraceWaybillsDefault.
+	TraceWaybills int
 
 	// WorkerBin is the `pathupdate` binary scenario 6 runs; empty: built
 	// from ModuleDir with `go build`.
@@ -91,6 +99,7 @@ func (o Options) WithDefaults() Options {
 	def(&o.BacklogEvents, BacklogEventsDefault)
 	def(&o.Waybills, WaybillsDefault)
 	def(&o.LatencyEvents, LatencyEventsDefault)
+	def(&o.TraceWaybills, TraceWaybillsDefault)
 	def(&o.Concurrency, worker.ConcurrencyDefault)
 	def(&o.MaxInFlight, worker.MaxInFlightDefault)
 	def(&o.Partitions, pathupdate.DefaultPartitions)
@@ -109,7 +118,7 @@ func (o Options) WithDefaults() Options {
 		o.ModuleDir = "."
 	}
 	if len(o.Scenarios) == 0 {
-		o.Scenarios = []int{1, 2, 3, 4, 5, 6, 7}
+		o.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -120,8 +129,8 @@ func (o Options) WithDefaults() Options {
 // Validate reports the first option that cannot work.
 func (o Options) Validate() error {
 	for _, s := range o.Scenarios {
-		if s < 1 || s > 7 {
-			return fmt.Errorf("bench: scenario %d: use 1 to 7", s)
+		if s < 1 || s > 10 {
+			return fmt.Errorf("bench: scenario %d: use 1 to 10", s)
 		}
 	}
 	switch {

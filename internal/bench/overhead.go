@@ -63,6 +63,7 @@ func (r *runner) timeDrain(ctx context.Context, kind string, lines []byte, n int
 		return 0, err
 	}
 	defer e.close()
+	defer r.history.count(e) // before close: flushes and counts the history writer
 	if err := e.publishPlan(ctx, lines, n); err != nil {
 		return 0, err
 	}

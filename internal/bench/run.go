@@ -16,7 +16,8 @@ import (
 // runner carries one run's options and scratch space.
 type runner struct {
 	opts     Options
-	buildDir string // binaries built for scenarios 6 and 7
+	buildDir string         // binaries built for scenarios 6 and 7
+	history  *historyCounts // records the workers' history writers wrote and dropped
 }
 
 func (r *runner) progress(format string, args ...any) {
@@ -46,7 +47,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(buildDir)
-	r := &runner{opts: opts, buildDir: buildDir}
+	r := &runner{opts: opts, buildDir: buildDir, history: &historyCounts{}}
 	rep := &Report{Started: time.Now(), Machine: machine(), Options: ReportOptions{
 		Quick: opts.Quick, Reps: opts.Reps, PublishEvents: opts.PublishEvents, BacklogEvents: opts.BacklogEvents,
 		Waybills: opts.Waybills, LatencyEvents: opts.LatencyEvents, LatencyMS: opts.Latency.Seconds() * 1000,
@@ -69,7 +70,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// 7 runs right after 3, whose result it compares with, so both see
 	// the machine in the same state; 6, the longest, runs last.
 	var ours *jobRun
-	for _, id := range []int{1, 2, 3, 7, 4, 5, 6} {
+	for _, id := range []int{1, 2, 3, 7, 4, 5, 8, 9, 10, 6} {
 		if !opts.runs(id) {
 			continue
 		}
@@ -117,6 +118,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			add(res, err, id)
 		case 6:
 			res, err := r.runMemory(ctx)
+			add(res, err, id)
+		case 8:
+			res, err := r.runHistoryDrain(ctx)
+			add(res, err, id)
+		case 9:
+			res, err := r.runHistoryLatency(ctx)
+			add(res, err, id)
+		case 10:
+			res, err := r.runTraceLookup(ctx)
 			add(res, err, id)
 		}
 		stopProfile()
