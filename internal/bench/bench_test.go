@@ -29,22 +29,22 @@ func tiny(t *testing.T) Options {
 		PublishEvents: 300, BacklogEvents: 300, Waybills: 40, LatencyEvents: 200,
 		Latency: 2 * time.Millisecond, Concurrency: 8,
 		E2ERate: 200, E2EDuration: 300 * time.Millisecond,
-		MemoryEvents: 500,
-		ModuleDir:    filepath.Join("..", ".."),
-		TempDir:      t.TempDir(),
+		MemoryEvents: 500, TraceWaybills: 2000,
+		ModuleDir: filepath.Join("..", ".."),
+		TempDir:   t.TempDir(),
 	}
 }
 
-// TestSmoke runs scenarios 1 to 6 with tiny sizes (6 builds and runs the
+// TestSmoke runs scenarios 1 to 6 and 8 to 10 with tiny sizes (6 builds and runs the
 // real `pathupdate worker`) and checks that each produced a sane result
 // and that ours delivered everything in order. Scenario 7 builds the peer
 // module (bench/peer, watermill from the module proxy): set
 // PATHUPDATE_BENCH_PEER=1 to include it.
 func TestSmoke(t *testing.T) {
 	opts := tiny(t)
-	opts.Scenarios = []int{1, 2, 3, 4, 5, 6}
+	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10}
 	if os.Getenv("PATHUPDATE_BENCH_PEER") == "1" {
-		opts.Scenarios = append(opts.Scenarios, 7)
+		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	}
 	opts.Progress = testLog{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -74,6 +74,20 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 
+	byID := map[int]Result{}
+	for _, res := range rep.Results {
+		byID[res.ID] = res
+	}
+	for _, id := range []int{8, 9} {
+		d := byID[id].Details
+		if w, dr := d["history_written"].(uint64), d["history_dropped"].(uint64); w == 0 || dr != 0 {
+			t.Errorf("scenario %d: history written %d, dropped %d: want records, none dropped", id, w, dr)
+		}
+	}
+	if n := byID[10].Details["steps_found"].(int); n < 10 {
+		t.Errorf("scenario 10: the looked-up waybill has %d steps, want its 10 or more records", n)
+	}
+
 	var table, js bytes.Buffer
 	if err := rep.WriteTable(&table, true); err != nil {
 		t.Fatal(err)
@@ -100,7 +114,7 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{"defaults", func(*Options) {}, ""},
-		{"scenario out of range", func(o *Options) { o.Scenarios = []int{8} }, "scenario 8"},
+		{"scenario out of range", func(o *Options) { o.Scenarios = []int{11} }, "scenario 11"},
 		{"no reps", func(o *Options) { o.Reps = -1 }, "Reps"},
 		{"no concurrency", func(o *Options) { o.Concurrency = -1 }, "Concurrency"},
 		{"negative latency", func(o *Options) { o.Latency = -time.Millisecond }, "Latency"},

@@ -159,8 +159,12 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	if err != nil {
 		return err
 	}
+	hc, historyOn := historyConfig(cmd)
 	if err := untilJetStreamAnswers(ctx, log, cmd.Duration("start-timeout"), func(ctx context.Context) error {
-		return pathupdate.EnsureStreams(ctx, js, scfg)
+		if err := pathupdate.EnsureStreams(ctx, js, scfg); err != nil || !historyOn {
+			return err
+		}
+		return history.EnsureStream(ctx, js, hc)
 	}); err != nil {
 		return err
 	}
@@ -175,10 +179,7 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		return err
 	}
 	ws.Worker.Observer = m
-	if hc, on := historyConfig(cmd); on {
-		if err := history.EnsureStream(ctx, js, hc); err != nil {
-			return err
-		}
+	if historyOn {
 		hw, err := history.NewWriter(js, history.WriterConfig{Logger: log, OnWritten: m.HistoryWritten, OnDropped: m.HistoryDropped})
 		if err != nil {
 			return err
