@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/internal/assemble"
 	"github.com/pathupdate/pathupdate/internal/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -144,6 +145,20 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{}); err != nil {
 		return Summary{}, fmt.Errorf("demo: %w", err)
 	}
+	// The delivery history, as a worker keeps it by default: `pathupdate
+	// trace WAYBILL` reads it on what the demo left (--keep-running).
+	if err := history.EnsureStream(ctx, js, history.StreamConfig{}); err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+	hw, err := history.NewWriter(js, history.WriterConfig{Logger: cfg.Logger})
+	if err != nil {
+		return Summary{}, fmt.Errorf("demo: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hw.Close(cctx)
+	}()
 
 	sb := sandbox.NewServer(sandbox.Config{
 		Faults: sandbox.Faults{SystemErrorRate: cfg.SystemErrorRate},
@@ -160,6 +175,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 		Client: pathupdate.ClientConfig{APIBase: sb.URL, HTTPClient: sb.Client(),
 			Transport: cfg.Transport, CloudEnv: sandbox.DefaultCloudEnv, CloudFunction: sandbox.DefaultCloudFunction},
 		Worker: worker.Config{
+			History: hw,
 			// Short waits so the demo ends in seconds; production keeps the defaults.
 			Retry: retry.Policy{InitialInterval: 20 * time.Millisecond, MaxInterval: 500 * time.Millisecond},
 		},

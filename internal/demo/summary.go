@@ -104,7 +104,7 @@ func (s Summary) Write(out io.Writer, cfg Config) {
 	}
 	fmt.Fprintf(out, "  took             %s\n", s.Took.Round(10*time.Millisecond))
 	if !cfg.KeepRunning {
-		fmt.Fprintf(out, "Run with --keep-running to try `pathupdate status` and `pathupdate deadletter list|replay` on what it left.\n")
+		fmt.Fprintf(out, "Run with --keep-running to try `pathupdate status`, `pathupdate trace WAYBILL` and `pathupdate deadletter list|replay` on what it left.\n")
 	}
 }
 
