@@ -134,7 +134,7 @@ func detail(s history.Step) string {
 			parts = append(parts, fmt.Sprintf("%s after publish", (time.Duration(s.LatencyMS)*time.Millisecond).String()))
 		}
 	}
-	if s.ErrMsg != "" {
+	if s.ErrMsg != "" && s.ErrCode != 0 {
 		parts = append(parts, pathupdate.MaskPhones(s.ErrMsg))
 	}
 	if s.Worker != "" {

@@ -242,6 +242,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 	fmt.Fprintf(out, "  go run ./cmd/pathupdate deadletter list --reason rejected --errcode 40199\n")
 	fmt.Fprintf(out, "  curl -X POST %s/sandbox/orders -d '[{\"waybill_id\":\"<a waybill from the list>\",\"token\":\"<its token>\"}]'\n", sb.URL)
 	fmt.Fprintf(out, "  go run ./cmd/pathupdate deadletter replay --waybill <that waybill>\n")
+	fmt.Fprintf(out, "  go run ./cmd/pathupdate trace <that waybill>\n")
 	<-parent.Done()
 	return s, nil
 }
