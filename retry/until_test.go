@@ -52,7 +52,7 @@ func TestUntil(t *testing.T) {
 		{name: "default backoff doubles from 250ms", results: []error{errNotReady, errNotReady, errNotReady, nil},
 			wantCalls: 4, wantWaits: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, s}},
 		{name: "waits capped at Max", cfg: retry.UntilConfig{Initial: s, Max: 3 * s},
-			results: []error{errNotReady, errNotReady, errNotReady, errNotReady, errNotReady, nil},
+			results:   []error{errNotReady, errNotReady, errNotReady, errNotReady, errNotReady, nil},
 			wantCalls: 6, wantWaits: []time.Duration{s, 2 * s, 3 * s, 3 * s, 3 * s}},
 		{name: "multiplier 1 keeps the wait", cfg: retry.UntilConfig{Initial: s, Multiplier: 1},
 			results: []error{errNotReady, errNotReady, nil}, wantCalls: 3, wantWaits: []time.Duration{s, s}},
