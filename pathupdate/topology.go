@@ -298,9 +298,9 @@ func partitionsOf(have jetstream.StreamConfig) (int, error) {
 	}
 	m := partitionsInDestination.FindStringSubmatch(dest)
 	if m == nil {
-		return 0, fmt.Errorf("stream %s has subject transform destination %q, not the %q layout pathupdate stores events in: "+
-			"it was created by something else; move it aside (or delete it) and let pathupdate create it",
-			TraceStream, dest, traceTransformDestination(DefaultPartitions))
+		return 0, &StreamConflictError{Stream: TraceStream, Problem: fmt.Sprintf(
+			"its subject transform destination is %q, not the %q layout pathupdate stores events in",
+			dest, traceTransformDestination(DefaultPartitions))}
 	}
 	n, err := strconv.Atoi(m[1])
 	if err != nil {
@@ -321,6 +321,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		// The server answers "name in use" when another worker created the
 		// stream since our look-up with a config other than ours: fall
 		// through to check and update it.
+		if isAPIError(err, jsErrCodeSubjectOverlap) {
+			return &StreamConflictError{Stream: streamTaking(ctx, js, want.Subjects[0]),
+				Problem: fmt.Sprintf("it already takes the subjects %s that pathupdate's stream %s needs", want.Subjects[0], want.Name), Err: err}
+		}
 		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return fmt.Errorf("create stream %s: %w", want.Name, err)
 		}
@@ -335,6 +339,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 			return err
 		}
 	}
+	if have.Retention != want.Retention {
+		// pathupdate never changes a stream's retention (nor can the
+		// server): this one was made by something else.
+		return &StreamConflictError{Stream: want.Name,
+			Problem: fmt.Sprintf("its retention is %s, not pathupdate's %s", have.Retention, want.Retention)}
+	}
 	if sameSettings(have, want) {
 		// Nothing to change: no update. Every worker start would otherwise
 		// rewrite the stream's config (a proposal on a cluster), and
@@ -347,6 +357,28 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return fmt.Errorf("update stream %s (replicas %d, storage %s): %w", want.Name, want.Replicas, want.Storage, err)
 	}
 	return waitStreamLeader(ctx, js, want)
+}
+
+// jsErrCodeSubjectOverlap is the server's answer to a stream whose
+// subjects another stream already takes (JSStreamSubjectOverlapErr).
+const jsErrCodeSubjectOverlap jetstream.ErrorCode = 10065
+
+// isAPIError reports whether err is the JetStream API error code.
+func isAPIError(err error, code jetstream.ErrorCode) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == code
+}
+
+// streamTaking names the stream that takes subject, or "" when the server
+// does not say within a second (it is only for the message).
+func streamTaking(ctx context.Context, js jetstream.JetStream, subject string) string {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	name, err := js.StreamNameBySubject(ctx, subject)
+	if err != nil {
+		return ""
+	}
+	return name
 }
 
 // sameSettings reports whether the stored config have already holds every
