@@ -126,9 +126,10 @@ func (e *StreamConflictError) Unwrap() error { return e.Err }
 
 // permanentAPICodes are JetStream API errors that name a setting, a limit
 // or a layout: the same request fails the same way until an operator
-// changes something.
+// changes something. "JetStream not enabled" (10076) is not one: nats.go
+// reports a request no server answered (no responders, as while a server
+// restarts) as that too.
 var permanentAPICodes = []jetstream.ErrorCode{
-	jetstream.JSErrCodeJetStreamNotEnabled,           // 10076
 	jetstream.JSErrCodeJetStreamNotEnabledForAccount, // 10039
 	10010,                   // JSClusterRequiredErr: clustering support required
 	10052,                   // JSStreamInvalidConfigF: e.g. a storage type that cannot change

@@ -298,9 +298,13 @@ func partitionsOf(have jetstream.StreamConfig) (int, error) {
 	}
 	m := partitionsInDestination.FindStringSubmatch(dest)
 	if m == nil {
-		return 0, &StreamConflictError{Stream: TraceStream, Problem: fmt.Sprintf(
-			"its subject transform destination is %q, not the %q layout pathupdate stores events in",
-			dest, traceTransformDestination(DefaultPartitions))}
+		problem := fmt.Sprintf("its subject transform destination is %q, not the %q layout pathupdate stores events in",
+			dest, traceTransformDestination(DefaultPartitions))
+		if dest == "" {
+			problem = fmt.Sprintf("it has no subject transform, so it lacks the %q partition layout pathupdate stores events in",
+				traceTransformDestination(DefaultPartitions))
+		}
+		return 0, &StreamConflictError{Stream: TraceStream, Problem: problem}
 	}
 	n, err := strconv.Atoi(m[1])
 	if err != nil {

@@ -142,6 +142,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.started = true
 	w.mu.Unlock()
 
+	if err := pathupdate.RequireServer(w.js.Conn()); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	st, err := w.js.Stream(ctx, pathupdate.TraceStream)
 	if err != nil {
 		return fmt.Errorf("worker: stream %s: %w (create it with pathupdate.EnsureStreams)", pathupdate.TraceStream, err)
@@ -152,8 +155,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	replicas := st.CachedInfo().Config.Replicas
 	w.checkCredentials(ctx)
 	// A cluster that has just formed can take a while to place a new
-	// replicated bucket or consumer: keep trying until ctx ends.
-	if err := w.untilDone(ctx, "join", func(ctx context.Context) error {
+	// replicated bucket or consumer: keep trying until ctx ends, unless
+	// waiting cannot help.
+	if err := w.untilJoined(ctx, func(ctx context.Context) error {
 		if w.members == nil {
 			m, err := openMembership(ctx, w.js, w.cfg.MemberID, w.cfg.MemberTTL, replicas, w.cfg.Now())
 			if err != nil {
@@ -181,28 +185,22 @@ func (w *Worker) Start(ctx context.Context) error {
 	return nil
 }
 
-// untilDone runs f until it succeeds or ctx ends, waiting a little longer
-// after each failure, each attempt bounded by 10 s.
-func (w *Worker) untilDone(ctx context.Context, what string, f func(context.Context) error) error {
-	wait := 250 * time.Millisecond
-	for {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := f(actx)
-		cancel()
-		if err == nil {
-			return nil
+// untilJoined runs join until it succeeds, fails in a way waiting cannot
+// fix (pathupdate.PermanentStartError), or ctx ends; each attempt is
+// bounded by 10 s.
+func (w *Worker) untilJoined(ctx context.Context, join func(context.Context) error) error {
+	return retry.Until(ctx, retry.UntilConfig{
+		AttemptTimeout: 10 * time.Second,
+		OnFailure: func(err error, _ int, wait time.Duration) {
+			w.log.Warn().Err(err).Dur("retry_in", wait).Msg("join: JetStream not ready; trying again")
+		},
+	}, func(ctx context.Context) error {
+		err := join(ctx)
+		if pathupdate.PermanentStartError(err) {
+			return retry.Permanent(err)
 		}
-		if ctx.Err() != nil {
-			return err
-		}
-		w.log.Warn().Err(err).Dur("retry_in", wait).Msg(what + ": JetStream not ready; trying again")
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+		return err
+	})
 }
 
 // loop renews this worker's membership and follows the assignment as

@@ -77,14 +77,27 @@ func streamFlags() []cli.Flag {
 }
 
 // natsConn connects to --nats-url, or starts the embedded server when it is
-// empty and embedded is allowed. The returned close func undoes both.
+// empty and embedded is allowed, and refuses a server older than
+// pathupdate.MinServerVersion. The returned close func undoes both.
 func natsConn(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name string, embedded bool) (*nats.Conn, func(), error) {
+	nc, closeFn, err := natsConnAnyVersion(ctx, cmd, log, name, embedded)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := pathupdate.RequireServer(nc); err != nil {
+		closeFn()
+		return nil, nil, err
+	}
+	return nc, closeFn, nil
+}
+
+func natsConnAnyVersion(ctx context.Context, cmd *cli.Command, log zerolog.Logger, name string, embedded bool) (*nats.Conn, func(), error) {
 	url := cmd.String("nats-url")
 	if url != "" || !embedded {
 		if url == "" {
 			url = nats.DefaultURL
 		}
-		nc, err := connect(cmd, log, url, name)
+		nc, err := connectWaiting(ctx, cmd, log, url, name)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -160,13 +173,16 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		return err
 	}
 	hc, historyOn := historyConfig(cmd)
-	if err := untilJetStreamAnswers(ctx, log, cmd.Duration("start-timeout"), func(ctx context.Context) error {
+	// A subject the server refuses ends the start at once (startError).
+	rctx, endRefusals := refusalContext(ctx, nc)
+	defer endRefusals()
+	if err := untilJetStreamAnswers(rctx, log, cmd.Duration("start-timeout"), func(ctx context.Context) error {
 		if err := pathupdate.EnsureStreams(ctx, js, scfg); err != nil || !historyOn {
 			return err
 		}
 		return history.EnsureStream(ctx, js, hc)
 	}); err != nil {
-		return err
+		return startError(rctx, err)
 	}
 	parts, err := pathupdate.TracePartitions(ctx, js)
 	if err != nil {
@@ -232,39 +248,15 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 			return err
 		}
 	}
-	sctx, cancel := context.WithTimeout(ctx, cmd.Duration("start-timeout"))
+	sctx, cancel := context.WithTimeout(rctx, cmd.Duration("start-timeout"))
 	err = w.Start(sctx)
 	cancel()
+	endRefusals()
 	if err != nil {
 		_ = w.Stop(context.Background())
-		return err
+		return startError(rctx, err)
 	}
 	<-ctx.Done()
 	log.Info().Msg("signal received: stopping")
 	return w.Stop(context.Background())
-}
-
-// untilJetStreamAnswers runs f until it succeeds, the error is one that
-// waiting cannot fix (a partition count that differs from the stream's),
-// or limit passes: a worker started together with its NATS cluster waits
-// for the cluster to elect a leader instead of exiting.
-func untilJetStreamAnswers(ctx context.Context, log zerolog.Logger, limit time.Duration, f func(context.Context) error) error {
-	deadline := time.Now().Add(limit)
-	wait := 250 * time.Millisecond
-	for {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := f(actx)
-		cancel()
-		var mismatch *pathupdate.PartitionsMismatchError
-		if err == nil || errors.As(err, &mismatch) || ctx.Err() != nil || time.Now().After(deadline) {
-			return err
-		}
-		log.Warn().Err(err).Dur("retry_in", wait).Msg("JetStream not ready; waiting")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
 }

@@ -38,7 +38,9 @@ type Config struct {
 	Host string
 	// Port is the client port. Default 4222; RandomPort (-1) picks one.
 	Port int
-	// StoreDir is where JetStream keeps its data. Required.
+	// StoreDir is where JetStream keeps its data. Required. A running
+	// server holds it locked (LockFileName): a second Start on it, in this
+	// process or another, returns a *DataDirInUseError.
 	StoreDir string
 	// ServerName names the server in monitoring and in a cluster. Default:
 	// the server's generated ID; required with Cluster.
@@ -142,6 +144,7 @@ func (c *configErrors) Add(field, format string, a ...any) {
 // Server is a running embedded server.
 type Server struct {
 	srv      *server.Server
+	lock     *dirLock // on StoreDir, released by Shutdown
 	shutdown sync.Once
 }
 
@@ -179,8 +182,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Options(opts)
 	}
 
+	// One server per store: a second one would start on the first's files.
+	lock, err := lockDir(opts.StoreDir)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("natsserver: %w", err)
 	}
 	slog := newServerLog(cfg.Logger)
@@ -196,7 +205,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		defer cancel()
 	}
 	srv.Start()
-	s := &Server{srv: srv}
+	s := &Server{srv: srv, lock: lock}
 	if err := s.waitReady(ctx, slog, cfg); err != nil {
 		s.Shutdown()
 		return nil, err
@@ -261,6 +270,7 @@ func (s *Server) Shutdown() {
 	s.shutdown.Do(func() {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
+		s.lock.release()
 	})
 }
 
