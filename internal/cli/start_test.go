@@ -197,7 +197,7 @@ func TestCommandsRefuseAnOldServer(t *testing.T) {
 }
 
 // versionProxy forwards TCP connections to the NATS server at target,
-// rewriting the version in the server's first INFO line. Everything else
+// rewriting the version in the server's INFO lines. Everything else
 // passes untouched. It stops when the test ends.
 func versionProxy(t *testing.T, target, version string) string {
 	t.Helper()
@@ -236,15 +236,18 @@ func versionProxy(t *testing.T, target, version string) string {
 			go func() {
 				defer wg.Done()
 				defer client.Close()
+				// Line by line: the server sends INFO again after the
+				// connect, and nats.go takes the version from the latest.
 				r := bufio.NewReader(srv)
-				info, err := r.ReadString('\n')
-				if err != nil {
-					return
+				for {
+					l, err := r.ReadString('\n')
+					if strings.HasPrefix(l, "INFO ") {
+						l = versionRe.ReplaceAllString(l, `"version":"`+version+`"`)
+					}
+					if _, werr := io.WriteString(client, l); werr != nil || err != nil {
+						return
+					}
 				}
-				if _, err := io.WriteString(client, versionRe.ReplaceAllString(info, `"version":"`+version+`"`)); err != nil {
-					return
-				}
-				_, _ = io.Copy(client, r)
 			}()
 			go func() {
 				defer wg.Done()
