@@ -205,20 +205,9 @@ func mutualTLS(t *testing.T, p pki) func(*server.Options) {
 // made with opts.
 func ensureStreams(t *testing.T, url string, opts ...nats.Option) {
 	t.Helper()
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
+	adminJS(t, url, func(ctx context.Context, js jetstream.JetStream) error {
+		return pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{})
+	}, opts...)
 }
 
 // hasCommand: the status command may not exist yet in every tree.

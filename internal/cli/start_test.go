@@ -110,6 +110,8 @@ func TestWorkerPermanentStartErrorsEndTheStart(t *testing.T) {
 	}
 }
 
+// adminJS runs f with a JetStream handle over a connection made with
+// opts, closed after.
 func adminJS(t *testing.T, url string, f func(context.Context, jetstream.JetStream) error, opts ...nats.Option) {
 	t.Helper()
 	nc, err := nats.Connect(url, opts...)
@@ -132,12 +134,7 @@ func adminJS(t *testing.T, url string, f func(context.Context, jetstream.JetStre
 // refused) is waited for, and the worker starts once it is.
 func TestWorkerWaitsForNATS(t *testing.T) {
 	isolateEnv(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close() // refused from here until the server starts
+	port := freePort(t) // refused from here until the server starts
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -274,20 +271,12 @@ func versionProxy(t *testing.T, target, version string) string {
 func TestWorkerDataDirInUse(t *testing.T) {
 	isolateEnv(t)
 	dir := t.TempDir()
-	freePort := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var first output
 	done := make(chan int, 1)
 	go func() {
-		code, _ := runInto(ctx, &first, "", "worker", "--data-dir", dir, "--embedded-port", freePort(), "--sandbox",
+		code, _ := runInto(ctx, &first, "", "worker", "--data-dir", dir, "--embedded-port", strconv.Itoa(freePort(t)), "--sandbox",
 			"--http-addr", "off", "--log-format", "json")
 		done <- code
 	}()
@@ -302,7 +291,7 @@ func TestWorkerDataDirInUse(t *testing.T) {
 	sctx, scancel := context.WithTimeout(context.Background(), startWithin)
 	defer scancel()
 	var second output
-	code, got := runInto(sctx, &second, "", "worker", "--data-dir", dir, "--embedded-port", freePort(), "--sandbox",
+	code, got := runInto(sctx, &second, "", "worker", "--data-dir", dir, "--embedded-port", strconv.Itoa(freePort(t)), "--sandbox",
 		"--http-addr", "off", "--log-format", "json")
 	if code != 1 {
 		t.Fatalf("second worker on the same --data-dir: exit %d, want 1:\n%s", code, got)

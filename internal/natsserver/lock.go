@@ -59,7 +59,8 @@ func lockDir(dir string) (*dirLock, error) {
 		f.Close()
 		return nil, &DataDirInUseError{Dir: dir, PID: pid}
 	}
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	if err != nil {
