@@ -157,7 +157,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	// A cluster that has just formed can take a while to place a new
 	// replicated bucket or consumer: keep trying until ctx ends, unless
 	// waiting cannot help.
-	if err := w.untilJoined(ctx, func(ctx context.Context) error {
+	if err := w.untilDone(ctx, "join", func(ctx context.Context) error {
 		if w.members == nil {
 			m, err := openMembership(ctx, w.js, w.cfg.MemberID, w.cfg.MemberTTL, replicas, w.cfg.Now())
 			if err != nil {
@@ -185,17 +185,18 @@ func (w *Worker) Start(ctx context.Context) error {
 	return nil
 }
 
-// untilJoined runs join until it succeeds, fails in a way waiting cannot
-// fix (pathupdate.PermanentStartError), or ctx ends; each attempt is
+// untilDone runs f until it succeeds, fails in a way waiting cannot fix
+// (pathupdate.PermanentStartError: a server too old, JetStream refused),
+// or ctx ends, waiting a little longer after each failure, each attempt
 // bounded by 10 s.
-func (w *Worker) untilJoined(ctx context.Context, join func(context.Context) error) error {
+func (w *Worker) untilDone(ctx context.Context, what string, f func(context.Context) error) error {
 	return retry.Until(ctx, retry.UntilConfig{
 		AttemptTimeout: 10 * time.Second,
 		OnFailure: func(err error, _ int, wait time.Duration) {
-			w.log.Warn().Err(err).Dur("retry_in", wait).Msg("join: JetStream not ready; trying again")
+			w.log.Warn().Err(err).Dur("retry_in", wait).Msg(what + ": JetStream not ready; trying again")
 		},
 	}, func(ctx context.Context) error {
-		err := join(ctx)
+		err := f(ctx)
 		if pathupdate.PermanentStartError(err) {
 			return retry.Permanent(err)
 		}
