@@ -132,7 +132,10 @@ func ConsumerName(prefix string, n int) string { return consumerName(prefix, n) 
 
 // Start joins the workers sharing the trace stream and begins consuming
 // the partitions assigned to this one. The streams must exist
-// (pathupdate.EnsureStreams). ctx bounds only the setup.
+// (pathupdate.EnsureStreams), on a server no older than
+// pathupdate.MinServerVersion (else a *pathupdate.ServerTooOldError). ctx
+// bounds only the setup: Start tries again until it ends, except after an
+// error no wait can clear (pathupdate.PermanentStartError).
 func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	if w.started {
