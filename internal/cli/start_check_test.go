@@ -70,6 +70,8 @@ func TestPrintConfigExitsAsAStartWould(t *testing.T) {
 			args := append(tt.args, "--nats-url", "nats://127.0.0.1:1", "--http-addr", "127.0.0.1:0")
 			if tt.args[0] == "gateway" {
 				args = args[:len(args)-2]
+			} else {
+				args = append(args, "--start-timeout", "1s") // the worker waits that long for NATS
 			}
 			var out output
 			pcode, printed := runInto(context.Background(), &out, "", append(args, "--print-config")...)
@@ -121,7 +123,7 @@ func TestSecretFiles(t *testing.T) {
 			args    []string
 			setting string
 		}{
-			{[]string{"worker", "--appid", "wx1", "--appsecret-file"}, "--appsecret-file"},
+			{[]string{"worker", "--start-timeout", "1s", "--appid", "wx1", "--appsecret-file"}, "--appsecret-file"}, // the worker waits that long for NATS
 			{[]string{"gateway", "--gateway-token-file"}, "--gateway-token-file"},
 		} {
 			for _, perm := range []os.FileMode{0o644, 0o640, 0o600} {

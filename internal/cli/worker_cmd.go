@@ -39,7 +39,7 @@ func workerCommand() *cli.Command {
 			&cli.DurationFlag{Name: "pinned-ttl", Value: worker.PinnedTTLDefault, Usage: "a killed worker's partitions move after this", Sources: cli.EnvVars("PATHUPDATE_PINNED_TTL")},
 			&cli.DurationFlag{Name: "member-ttl", Value: worker.MemberTTLDefault, Usage: "a worker without heartbeat for this long counts as gone", Sources: cli.EnvVars("PATHUPDATE_MEMBER_TTL")},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: worker.ShutdownTimeoutDefault, Usage: "how long calls in progress may finish on SIGTERM", Sources: cli.EnvVars("PATHUPDATE_SHUTDOWN_TIMEOUT")},
-			&cli.DurationFlag{Name: "start-timeout", Value: 2 * time.Minute, Usage: "how long to wait for JetStream (a cluster still electing its leader) at start", Sources: cli.EnvVars("PATHUPDATE_START_TIMEOUT")},
+			&cli.DurationFlag{Name: "start-timeout", Value: 2 * time.Minute, Usage: "how long to wait at start for NATS and JetStream (a server starting, a cluster electing its leader); what cannot pass by itself ends the start at once", Sources: cli.EnvVars("PATHUPDATE_START_TIMEOUT")},
 			&cli.StringFlag{Name: "http-addr", Value: health.AddrDefault, Usage: "address of /metrics, /healthz and /readyz (\"off\" for none)", Sources: cli.EnvVars("PATHUPDATE_HTTP_ADDR")},
 			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
 			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
