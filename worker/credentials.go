@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
-
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
 )
@@ -43,22 +41,17 @@ func (w *Worker) checkCredentials(ctx context.Context) {
 	w.probing.Add(1)
 	go func() {
 		defer w.probing.Done()
-		bo := backoff.NewExponentialBackOff(backoff.WithInitialInterval(time.Second),
-			backoff.WithMaxInterval(w.cfg.Breaker.WithDefaults().OpenMax), backoff.WithMaxElapsedTime(0))
-		for {
-			t := time.NewTimer(bo.NextBackOff())
-			select {
-			case <-w.loopCtx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			pctx, cancel := context.WithTimeout(w.loopCtx, probeTimeout)
-			err := p.Probe(pctx)
-			cancel()
-			if w.loopCtx.Err() != nil || !w.noteProbe(err) {
-				return
-			}
+		every := w.cfg.Breaker.WithDefaults().OpenMax // as often as the breaker probes at most
+		err := retry.Until(w.loopCtx, retry.UntilConfig{Initial: min(time.Second, every), Max: every, AttemptTimeout: probeTimeout},
+			func(ctx context.Context) error {
+				err := p.Probe(ctx)
+				if w.loopCtx.Err() != nil || !w.noteProbe(err) {
+					return nil // accepted, or not the credentials: done
+				}
+				return err
+			})
+		if err != nil && w.loopCtx.Err() == nil {
+			w.log.Error().Err(err).Msg("credentials probe stopped") // cannot happen: the config is valid
 		}
 	}()
 }

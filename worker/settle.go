@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pathupdate/pathupdate/deadletter"
@@ -180,23 +179,13 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) (seq uint64, e
 	if rec.ErrMsg == "" && a.outcome.Err != nil {
 		rec.ErrMsg = a.outcome.Err.Error()
 	}
-	bo := backoff.NewExponentialBackOff()
-	bo.MaxElapsedTime = 0
-	bo.MaxInterval = 5 * time.Second
-	for {
-		ctx, cancel := context.WithTimeout(p.softCtx, 10*time.Second)
+	err = retry.Until(p.softCtx, deadLetterRetry(p, h), func(ctx context.Context) error {
+		var err error
 		seq, err = w.dl.Append(ctx, rec)
-		cancel()
-		if err == nil {
-			break
-		}
-		if p.softCtx.Err() != nil {
-			return 0, errStopping
-		}
-		p.log.Error().Err(err).Str("waybill", h.waybill).Uint64("seq", h.seq).Msg("dead-letter write failed; will try again")
-		if !p.wait(bo.NextBackOff()) {
-			return 0, errStopping
-		}
+		return err
+	})
+	if err != nil {
+		return 0, errStopping // only the release ends the loop
 	}
 	if err := p.ack(h); err != nil {
 		// Stored, not acked: it comes back, and the dead letter's
@@ -253,29 +242,31 @@ func (p *partition) logFailure(h *held, a attempt, what string) {
 // deliver it twice); only the release timeout does, and then the event
 // goes back with the others, in order (at least once).
 func (p *partition) ack(h *held) error {
-	var bo *backoff.ExponentialBackOff // made on the first failure only: the hot path needs none
-	for {
+	return retry.Until(p.callCtx, retry.UntilConfig{
+		Initial: 50 * time.Millisecond, Max: 2 * time.Second, AttemptTimeout: 5 * time.Second,
+		OnFailure: func(err error, _ int, _ time.Duration) {
+			p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack not confirmed; trying again")
+		},
+	}, func(ctx context.Context) error {
 		p.mu.Lock()
 		p.acks++
 		m := h.msg
 		p.mu.Unlock()
-		ctx, cancel := context.WithTimeout(p.callCtx, 5*time.Second)
-		err := m.DoubleAck(ctx)
-		cancel()
-		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-			return nil
-		}
-		p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack not confirmed; trying again")
-		if bo == nil {
-			bo = backoff.NewExponentialBackOff()
-			bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 50*time.Millisecond, 2*time.Second, 0
-		}
-		t := time.NewTimer(bo.NextBackOff())
-		select {
-		case <-t.C:
-		case <-p.callCtx.Done():
-			t.Stop()
+		if err := m.DoubleAck(ctx); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 			return err
 		}
+		return nil
+	})
+}
+
+// deadLetterRetry is how a dead letter's write is tried again: until it is
+// stored (a full or missing stream is fixed by an operator) or the
+// partition is released.
+func deadLetterRetry(p *partition, h *held) retry.UntilConfig {
+	return retry.UntilConfig{
+		Initial: 500 * time.Millisecond, Multiplier: 1.5, Max: 5 * time.Second, AttemptTimeout: 10 * time.Second,
+		OnFailure: func(err error, _ int, _ time.Duration) {
+			p.log.Error().Err(err).Str("waybill", h.waybill).Uint64("seq", h.seq).Msg("dead-letter write failed; will try again")
+		},
 	}
 }
