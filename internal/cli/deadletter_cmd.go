@@ -102,25 +102,20 @@ func openDeadLetters(ctx context.Context, cmd *cli.Command, withHistory bool) (*
 	if !cmd.IsSet("log-level") && log.GetLevel() < zerolog.WarnLevel {
 		log = log.Level(zerolog.WarnLevel) // the command prints its own summary
 	}
-	nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-deadletter", false)
+	s, err := openSessionWith(ctx, cmd, log, "pathupdate-deadletter")
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	js, err := newJetStream(nc)
+	st, err := deadletter.NewStore(s.js, deadletter.StoreConfig{Logger: log})
 	if err != nil {
-		closeNATS()
-		return nil, nil, nil, err
-	}
-	st, err := deadletter.NewStore(js, deadletter.StoreConfig{Logger: log})
-	if err != nil {
-		closeNATS()
+		s.close()
 		return nil, nil, nil, err
 	}
 	var h *operatorHistory
 	if withHistory {
-		h = openOperatorHistory(ctx, js, log)
+		h = openOperatorHistory(ctx, s.js, log)
 	}
-	return st, h, func() { h.close(); closeNATS() }, nil
+	return st, h, func() { h.close(); s.close() }, nil
 }
 
 // interactive reports whether stdin is a terminal: only then does a

@@ -94,20 +94,13 @@ func runGateway(ctx context.Context, cmd *cli.Command) error {
 		return printConfig(cmd, cmd.Root().Writer)
 	}
 	// The settings, the token included, were checked before (checkSettings).
-	log, err := logger(cmd)
+	s, err := openSession(ctx, cmd, "pathupdate-gateway")
 	if err != nil {
 		return err
 	}
-	nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-gateway", false)
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	srv, err := startGateway(ctx, cmd, log, nc, js)
+	defer s.close()
+	log := s.log
+	srv, err := startGateway(ctx, cmd, log, s.nc, s.js)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v3"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -88,20 +87,12 @@ func runPublish(ctx context.Context, cmd *cli.Command) error {
 			return err
 		}
 	}
-	log, err := logger(cmd)
+	s, err := openSession(ctx, cmd, "pathupdate-publish")
 	if err != nil {
 		return err
 	}
-	nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-publish", false)
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	p, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{MaxPending: cmd.Int("max-pending"), Logger: log})
+	defer s.close()
+	p, err := pathupdate.NewPublisher(s.js, pathupdate.PublisherConfig{MaxPending: cmd.Int("max-pending"), Logger: s.log})
 	if err != nil {
 		return err // checkSettings refused every setting NewPublisher would
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v3"
 
 	"github.com/pathupdate/pathupdate/internal/status"
@@ -20,20 +19,12 @@ func statusCommand() *cli.Command {
 			&cli.StringFlag{Name: "consumer", Value: worker.ConsumerDefault, Usage: "the workers' consumer name prefix", Sources: cli.EnvVars("PATHUPDATE_CONSUMER")},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			log, err := logger(cmd)
+			s, err := openSession(ctx, cmd, "pathupdate-status")
 			if err != nil {
 				return err
 			}
-			nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-status", false)
-			if err != nil {
-				return err
-			}
-			defer closeNATS()
-			js, err := jetstream.New(nc)
-			if err != nil {
-				return err
-			}
-			r, err := status.Gather(ctx, js, cmd.String("consumer"))
+			defer s.close()
+			r, err := status.Gather(ctx, s.js, cmd.String("consumer"))
 			if err != nil {
 				return err
 			}

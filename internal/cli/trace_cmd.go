@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/urfave/cli/v3"
 
 	"github.com/pathupdate/pathupdate/history"
@@ -43,20 +42,12 @@ func runTrace(ctx context.Context, cmd *cli.Command) error {
 	if !pathupdate.ValidWaybillID(waybill) {
 		return cli.Exit(fmt.Sprintf("%q is not a waybill id: 1 to %d characters of A-Z a-z 0-9 - _", waybill, pathupdate.MaxWaybillIDLen), 2)
 	}
-	log, err := logger(cmd)
+	s, err := openSession(ctx, cmd, "pathupdate-trace")
 	if err != nil {
 		return err
 	}
-	nc, closeNATS, err := natsConn(ctx, cmd, log, "pathupdate-trace", false)
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	tl, err := history.NewStore(js, nil).Timeline(ctx, waybill)
+	defer s.close()
+	tl, err := history.NewStore(s.js, nil).Timeline(ctx, waybill)
 	switch {
 	case errors.Is(err, history.ErrNoHistory):
 		return cli.Exit(err.Error()+": no delivery history to read; `pathupdate deadletter list --waybill "+waybill+"` still shows its dead letters", 1)
