@@ -35,6 +35,7 @@ type partition struct {
 	handedBack bool
 	lanes      *lanes
 	gate       *gate
+	settled    *settledSeqs // the newest settled sequence per waybill (settled.go)
 
 	wg   sync.WaitGroup // lanes, keep-alive, gate watch
 	cc   jetstream.ConsumeContext
@@ -48,6 +49,7 @@ func (w *Worker) newPartition(n int) *partition {
 		consumer: consumerName(w.cfg.Consumer, n),
 		log:      w.log.With().Int("partition", n).Logger(),
 		lanes:    newLanes(),
+		settled:  newSettledSeqs(settledSeqsLimit),
 	}
 	p.gate = newGate(partitionCounts{p})
 	p.softCtx, p.cancelSoft = context.WithCancel(context.Background())
@@ -166,6 +168,7 @@ func (p *partition) runLane(ln *lane) {
 		}
 		p.mu.Lock()
 		p.lanes.settled(ln)
+		p.settled.note(h.waybill, h.seq)
 		p.mu.Unlock()
 	}
 }

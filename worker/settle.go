@@ -28,6 +28,20 @@ type attempt struct {
 // It returns errStopping when the worker stops first.
 func (p *partition) settle(h *held) error {
 	w := p.w
+	p.mu.Lock()
+	stale := p.settled.stale(h.waybill, h.seq)
+	p.mu.Unlock()
+	if stale {
+		// Settled here before, its ack lost with a stream leader (see
+		// settledSeqs): WeChat has it, and has later steps since.
+		w.stats.staleAcked.Add(1)
+		p.log.Info().Str("waybill", h.waybill).Uint64("seq", h.seq).
+			Msg("redelivery of an event settled already (its ack was lost): acked without calling WeChat again")
+		if err := p.ack(h); err != nil {
+			return errStopping
+		}
+		return nil
+	}
 	ev, invalid := p.decode(h)
 	in := retry.Input{Invalid: invalid, Backoff: w.cfg.Retry.NewBackOff(), Pause: w.cfg.Retry.NewBackOff()}
 	var a attempt

@@ -20,6 +20,7 @@ type counters struct {
 	dlExhausted         atomic.Uint64
 	redeliveriesMerged  atomic.Uint64
 	handedBack          atomic.Uint64
+	staleAcked          atomic.Uint64
 }
 
 func (c *counters) deadLettered(reason string) {
@@ -43,6 +44,7 @@ type Stats struct {
 	DeadLettered        map[string]uint64
 	RedeliveriesMerged  uint64 // redeliveries of a message already held
 	HandedBack          uint64 // Nak'ed at shutdown for another worker
+	StaleAcked          uint64 // redeliveries of events settled already (an ack lost with a stream leader), acked without a call
 	Held                int    // messages held now
 	Lanes               int    // waybills with held messages now
 	Partitions          []int  // partitions this worker holds now
@@ -74,6 +76,7 @@ func (w *Worker) Stats() Stats {
 		},
 		RedeliveriesMerged: c.redeliveriesMerged.Load(),
 		HandedBack:         c.handedBack.Load(),
+		StaleAcked:         c.staleAcked.Load(),
 		Held:               heldN,
 		Lanes:              lanes,
 		Partitions:         parts,

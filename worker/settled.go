@@ -1,0 +1,55 @@
+package worker
+
+// settledSeqs remembers, per waybill, the highest stream sequence this
+// partition settled, so that a redelivery of an event settled already is
+// recognised and acknowledged without calling WeChat a second time.
+//
+// Why it is needed: a lane settles a waybill's events in stream order, and
+// an ack is confirmed before the lane moves on; yet a stream leader that is
+// lost right after confirming an ack can come back without it (the new
+// leader had not replicated it), and the message is redelivered after
+// later events of its waybill were delivered. Delivering it again would
+// show WeChat an older step after a newer one. Within one holder of the
+// partition, a message of a waybill whose sequence is below one already
+// settled for that waybill can only be such a redelivery: the lane never
+// starts an event before every older one of its waybill was settled, and
+// the takeover gate holds a new holder back until no one else holds older
+// ones.
+//
+// Memory is bounded: two generations of at most limit waybills each; the
+// older generation is dropped when the newer fills. A waybill forgotten
+// that way has been quiet for a while, and what it costs is at worst a
+// duplicate, the at-least-once the contract allows. Not safe for
+// concurrent use: the partition guards it with its lock.
+type settledSeqs struct {
+	limit     int
+	cur, prev map[string]uint64
+}
+
+// settledSeqsLimit bounds each generation of settledSeqs.
+const settledSeqsLimit = 50_000
+
+func newSettledSeqs(limit int) *settledSeqs {
+	return &settledSeqs{limit: limit, cur: make(map[string]uint64), prev: map[string]uint64{}}
+}
+
+// note records that seq of waybill was settled.
+func (s *settledSeqs) note(waybill string, seq uint64) {
+	if seq <= s.cur[waybill] {
+		return
+	}
+	if _, ok := s.cur[waybill]; !ok && len(s.cur) >= s.limit {
+		s.prev, s.cur = s.cur, make(map[string]uint64, s.limit)
+	}
+	s.cur[waybill] = seq
+}
+
+// stale reports whether seq of waybill is below a sequence settled for
+// the same waybill: a redelivery of an event settled already.
+func (s *settledSeqs) stale(waybill string, seq uint64) bool {
+	last, ok := s.cur[waybill]
+	if !ok {
+		last = s.prev[waybill]
+	}
+	return seq < last
+}
