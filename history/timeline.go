@@ -32,7 +32,7 @@ type Step struct {
 	State      State  `json:"state"`
 	Attempts   int    `json:"attempts"`
 	ErrCode    int    `json:"errcode"`
-	ErrMsg     string `json:"errmsg,omitempty"`
+	ErrMsg     string `json:"errmsg"` // always present: scripts read it as `pathupdate trace --json` documents
 	Reason     string `json:"reason,omitempty"`
 	// At is when the step happened: stored (waiting), decided (retrying),
 	// settled, replayed or purged.

@@ -40,7 +40,7 @@ func (p *partition) remember(h *held, ev pathupdate.Event, d retry.Decision, a a
 	switch d.Action {
 	case retry.Ack:
 		r.State = history.Delivered
-		if pub := published(p.msgOf(h)); !pub.IsZero() && now.After(pub) {
+		if pub := a.published; !pub.IsZero() && now.After(pub) {
 			r.LatencyMS = now.Sub(pub).Milliseconds()
 		}
 	case retry.DeadLetter:

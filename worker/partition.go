@@ -156,9 +156,14 @@ func (p *partition) runLane(ln *lane) {
 			p.mu.Unlock()
 			return
 		}
+		stale := p.settled.stale(h.waybill, h.seq)
 		p.mu.Unlock()
 
-		if err := p.settle(h); err != nil {
+		settle := p.settle
+		if stale {
+			settle = p.ackStale
+		}
+		if err := settle(h); err != nil {
 			// Released: leave the head and all behind it held; handBack
 			// returns every held message at once, in stream order.
 			p.mu.Lock()

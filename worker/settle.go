@@ -21,6 +21,9 @@ type attempt struct {
 	first   time.Time
 	last    time.Time
 	outcome pathupdate.Outcome
+	// published is when JetStream stored the event, read once it is
+	// delivered (for the observer's latency and the history's).
+	published time.Time
 }
 
 // settle delivers h until it is acked or dead-lettered, doing what
@@ -28,20 +31,6 @@ type attempt struct {
 // It returns errStopping when the worker stops first.
 func (p *partition) settle(h *held) error {
 	w := p.w
-	p.mu.Lock()
-	stale := p.settled.stale(h.waybill, h.seq)
-	p.mu.Unlock()
-	if stale {
-		// Settled here before, its ack lost with a stream leader (see
-		// settledSeqs): WeChat has it, and has later steps since.
-		w.stats.staleAcked.Add(1)
-		p.log.Info().Str("waybill", h.waybill).Uint64("seq", h.seq).
-			Msg("redelivery of an event settled already (its ack was lost): acked without calling WeChat again")
-		if err := p.ack(h); err != nil {
-			return errStopping
-		}
-		return nil
-	}
 	ev, invalid := p.decode(h)
 	in := retry.Input{Invalid: invalid, Backoff: w.cfg.Retry.NewBackOff(), Pause: w.cfg.Retry.NewBackOff()}
 	var a attempt
@@ -68,6 +57,19 @@ func (p *partition) settle(h *held) error {
 			return err
 		}
 	}
+}
+
+// ackStale acknowledges h, an event this partition settled before whose
+// ack was lost with a stream leader (see settledSeqs): WeChat has it, and
+// has later steps of its waybill since.
+func (p *partition) ackStale(h *held) error {
+	p.w.stats.staleAcked.Add(1)
+	p.log.Info().Str("waybill", h.waybill).Uint64("seq", h.seq).
+		Msg("redelivery of an event settled already (its ack was lost): acked without calling WeChat again")
+	if err := p.ack(h); err != nil {
+		return errStopping
+	}
+	return nil
 }
 
 // decode reads h's event; an error is an invalid event. Replay checks
@@ -117,7 +119,8 @@ func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *
 		if a.calls > 1 {
 			w.stats.deliveredAfterRetry.Add(1)
 		}
-		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
+		a.published = published(p.msgOf(h))
+		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: a.published, At: w.cfg.Now()})
 		p.remember(h, ev, d, *a, 0)
 		if err := p.ack(h); err != nil {
 			return true, errStopping // delivered, not acked: it comes back (at least once)

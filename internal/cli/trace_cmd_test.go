@@ -86,7 +86,7 @@ func TestTrace(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
-		for _, k := range []string{"seq", "action_type", "action_time", "state", "attempts", "errcode", "at"} {
+		for _, k := range []string{"seq", "action_type", "action_time", "state", "attempts", "errcode", "errmsg", "at"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("line %q lacks %q", l, k)
 			}
