@@ -183,7 +183,7 @@ func TestDeadLetterPages(t *testing.T) {
 	e.publish(t,
 		event("OK1", "tok-ok1-0000", 0, "picked up"),
 		event("NF1", "tok-nf1-secret", 0, "派件员 13800138000 正在派送"), // no order: 40199
-		event("OK1", "wrong-token-00", 1, "in transit"),              // 9300507
+		event("OK1", "wrong-token-00", 1, "in transit"),           // 9300507
 	)
 	e.settled.waitSettled(t, 1, 2)
 	e.refresh(t)
