@@ -36,6 +36,11 @@ type Console struct {
 	pages    map[string]*template.Template
 	rates    rates
 	mux      *http.ServeMux
+
+	// Set by Start.
+	srv     *httpserve.Server
+	stopRun context.CancelFunc
+	runDone chan struct{}
 }
 
 // New returns a Console on js, a handle the caller owns. It reads
@@ -152,10 +157,9 @@ func (c *Console) ensureIndex(ctx context.Context) error {
 	return c.index.Refresh(ctx)
 }
 
-// Serve runs the console at Config.Addr until ctx ends, then shuts the
-// server down within grace. ready, when not nil, gets the server's
-// address once it listens.
-func (c *Console) Serve(ctx context.Context, grace time.Duration, ready func(addr string)) error {
+// Start listens on Config.Addr and serves in the background, keeping
+// the console up to date (Run), until Stop. A console starts once.
+func (c *Console) Start(ctx context.Context) error {
 	srv, err := httpserve.New(httpserve.Config{Name: "console", Addr: c.cfg.Addr, Handler: c.Handler(), Logger: c.cfg.Logger,
 		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute})
 	if err != nil {
@@ -164,22 +168,37 @@ func (c *Console) Serve(ctx context.Context, grace time.Duration, ready func(add
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("console: listen on %s: %w", c.cfg.Addr, err)
 	}
-	if ready != nil {
-		ready(srv.Addr())
-	}
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(runCtx) }()
-	select {
-	case <-ctx.Done():
-	case <-srv.Done():
+	c.srv, c.stopRun, c.runDone = srv, stop, done
+	return nil
+}
+
+// URL is where the console is served ("http://host:port"), "" before
+// Start.
+func (c *Console) URL() string {
+	if c.srv == nil {
+		return ""
 	}
-	stop()
-	<-done
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
+	return c.srv.URL()
+}
+
+// Done is closed when the console stopped serving (Stop, or a failure:
+// see Err).
+func (c *Console) Done() <-chan struct{} { return c.srv.Done() }
+
+// Err is why serving stopped on its own, or nil.
+func (c *Console) Err() error { return c.srv.Err() }
+
+// Stop lets requests in progress finish until ctx ends (a replay begun
+// is finished even then), and stops keeping the console up to date.
+func (c *Console) Stop(ctx context.Context) error {
+	if c.srv == nil {
+		return nil
 	}
-	return srv.Err()
+	err := c.srv.Shutdown(ctx)
+	c.stopRun()
+	<-c.runDone
+	return err
 }
