@@ -152,6 +152,21 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	return e
 }
 
+// newEnvConsole serves a second console with cfg on e's deployment.
+func newEnvConsole(t *testing.T, e *env, cfg Config) *httptest.Server {
+	t.Helper()
+	if cfg.Refresh == 0 {
+		cfg.Refresh = 100 * time.Millisecond
+	}
+	c, err := New(e.js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // event is step i of a waybill.
 func event(waybill, token string, i int, msg string) pathupdate.Event {
 	return pathupdate.Event{Token: token, WaybillID: waybill, ActionTime: 1_767_225_600 + int64(i), ActionType: pathupdate.ActionInTransit, ActionMsg: msg}
