@@ -89,7 +89,7 @@ type envOptions struct {
 	consumerPre string
 }
 
-func newEnv(t *testing.T, opts envOptions) *env {
+func newEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	s := natstest.Start(t)
