@@ -187,7 +187,7 @@ func TestInBrowser(t *testing.T) {
 	e.publish(t,
 		event("SF100", "tok-sf100-000", 0, "已揽件"),
 		event("SF100", "tok-sf100-000", 1, "运输中"),
-		event("SF200", "tok-sf200-bad", 0, "已揽件"),                  // 9300507
+		event("SF200", "tok-sf200-bad", 0, "已揽件"),                 // 9300507
 		event("JD404", "tok-jd404-000", 0, "快递员 13800138000 已揽件"), // 40199: no order
 		event("SF100", "tok-sf100-000", 2, "派送中"),
 	)

@@ -84,9 +84,8 @@ func (s *settlements) waitSettled(t *testing.T, delivered, dead int) {
 }
 
 type envOptions struct {
-	cfg         Config
-	noWorker    bool
-	consumerPre string
+	cfg      Config
+	noWorker bool
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {

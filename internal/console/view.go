@@ -31,11 +31,6 @@ type view struct {
 	Data       any
 }
 
-// req is one request through page or action: its session's CSRF token.
-type req struct {
-	csrf string
-}
-
 type pageFunc func(w http.ResponseWriter, r *http.Request, v *view) error
 
 // page wraps a GET handler: a session is required (a login when the
