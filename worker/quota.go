@@ -259,7 +259,8 @@ func (w *Worker) startQuota(ctx context.Context, replicas int) error {
 	if err != nil {
 		return fmt.Errorf("worker: quota bucket %s: %w", QuotaBucket, err)
 	}
-	watch, err := kv.Watch(ctx, QuotaKey)
+	// The watch lives as long as the worker, not as long as this setup.
+	watch, err := kv.Watch(w.loopCtx, QuotaKey)
 	if err != nil {
 		return fmt.Errorf("worker: watch %s: %w", QuotaBucket, err)
 	}
