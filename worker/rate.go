@@ -56,6 +56,10 @@ func rateLimitProblem(v float64) string {
 // spaced, never a second's worth at once.
 type rateShare struct {
 	lim *rate.Limiter
+	// turn lets one caller at a time reserve from lim: with hundreds of
+	// lanes waiting, reservations made at once would book seconds ahead at
+	// the old rate, and a new share would take effect only after them.
+	turn chan struct{}
 
 	mu      sync.Mutex
 	total   float64 // calls per second for the deployment; 0: none
@@ -63,7 +67,7 @@ type rateShare struct {
 }
 
 func newRateShare(total float64) *rateShare {
-	r := &rateShare{lim: rate.NewLimiter(rate.Inf, 1), members: 1}
+	r := &rateShare{lim: rate.NewLimiter(rate.Inf, 1), turn: make(chan struct{}, 1), members: 1}
 	r.set(total, 1)
 	return r
 }
@@ -103,6 +107,12 @@ func (r *rateShare) wait(ctx context.Context) (time.Duration, error) {
 		return 0, ctx.Err()
 	}
 	start := time.Now()
+	select {
+	case r.turn <- struct{}{}:
+	case <-ctx.Done():
+		return time.Since(start), ctx.Err()
+	}
 	err := r.lim.Wait(ctx)
+	<-r.turn
 	return time.Since(start), err
 }
