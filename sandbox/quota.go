@@ -97,10 +97,14 @@ type QuotaAnswer struct {
 	} `json:"quota"`
 	// RateLimit is SecondQuota per second, else MinuteQuota per 60
 	// seconds; absent when neither is set.
-	RateLimit *struct {
-		CallCount     int `json:"call_count"`
-		RefreshSecond int `json:"refresh_second"`
-	} `json:"rate_limit,omitempty"`
+	RateLimit *QuotaRate `json:"rate_limit,omitempty"`
+}
+
+// QuotaRate is getApiQuota's rate_limit: CallCount calls per
+// RefreshSecond seconds.
+type QuotaRate struct {
+	CallCount     int `json:"call_count"`
+	RefreshSecond int `json:"refresh_second"`
 }
 
 func (s *Sandbox) quotaLocked(now time.Time) QuotaAnswer {
@@ -117,10 +121,7 @@ func (s *Sandbox) quotaLocked(now time.Time) QuotaAnswer {
 		count, period = f.MinuteQuota, 60
 	}
 	if count > 0 {
-		a.RateLimit = &struct {
-			CallCount     int `json:"call_count"`
-			RefreshSecond int `json:"refresh_second"`
-		}{count, period}
+		a.RateLimit = &QuotaRate{CallCount: count, RefreshSecond: period}
 	}
 	return a
 }

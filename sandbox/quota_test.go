@@ -13,15 +13,7 @@ import (
 // quotaAnswer is a getApiQuota answer.
 type quotaAnswer struct {
 	ErrCode int `json:"errcode"`
-	Quota   struct {
-		DailyLimit int64 `json:"daily_limit"`
-		Used       int64 `json:"used"`
-		Remain     int64 `json:"remain"`
-	} `json:"quota"`
-	RateLimit *struct {
-		CallCount     int `json:"call_count"`
-		RefreshSecond int `json:"refresh_second"`
-	} `json:"rate_limit"`
+	sandbox.QuotaAnswer
 }
 
 func askQuota(t *testing.T, srv *sandbox.Server, at, cgiPath string) quotaAnswer {
