@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,5 +134,24 @@ func TestQuotaGetRefuses(t *testing.T) {
 	}
 	if n := srv.QuotaAsks(); n != 0 {
 		t.Errorf("QuotaAsks %d after refusals only, want 0", n)
+	}
+}
+
+// TestQuotaFaultsOverAdmin: PUT /sandbox/faults sets the daily and second
+// quotas and refuses negative ones, naming the field.
+func TestQuotaFaultsOverAdmin(t *testing.T) {
+	t.Parallel()
+	srv := start(t, sandbox.Config{})
+	var f sandbox.Faults
+	if st, body := admin(t, srv, "PUT", "/sandbox/faults", `{"daily_quota":7,"second_quota":3}`, &f); st != 200 || f.DailyQuota != 7 || f.SecondQuota != 3 {
+		t.Fatalf("PUT quotas: %d %s", st, body)
+	}
+	for field, want := range map[string]string{"daily_quota": "daily_quota -1", "second_quota": "second_quota -1"} {
+		if st, body := admin(t, srv, "PUT", "/sandbox/faults", `{"`+field+`":-1}`, nil); st != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("PUT %s -1: %d %s, want 400 naming it", field, st, body)
+		}
+	}
+	if q := srv.QuotaNow(); q.Quota.DailyLimit != 7 || q.RateLimit == nil || q.RateLimit.CallCount != 3 {
+		t.Fatalf("QuotaNow %+v after the refused PUTs, want the quotas set before", q)
 	}
 }

@@ -30,7 +30,7 @@ func ParseRateLimit(s string) (perSecond float64, auto bool, err error) {
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return 0, false, fmt.Errorf("%q is neither a number of calls per second nor %q (0 for none)", s, RateLimitAuto)
+		return 0, false, fmt.Errorf("%q is neither a number of calls per second nor %q", s, RateLimitAuto)
 	}
 	if p := rateLimitProblem(v); p != "" {
 		return 0, false, fmt.Errorf("%s", p)
