@@ -199,3 +199,51 @@ func TestRateLimitShared(t *testing.T) {
 	}
 	sig2.until(t, "worker 2 takes the whole after worker 1 left", 30*time.Second, func(s *quotaSignal) bool { return s.share == 40 })
 }
+
+// rateObserver sums the rate limiter's waits and keeps every settlement's
+// attempts.
+type rateObserver struct {
+	settledSignal
+	mu       sync.Mutex
+	waited   time.Duration
+	attempts map[int]int // attempts -> settlements
+}
+
+func (o *rateObserver) QuotaSeen(pathupdate.Quota) {}
+func (o *rateObserver) QuotaPaused(time.Time)      {}
+func (o *rateObserver) RateLimited(d time.Duration, _ float64) {
+	o.mu.Lock()
+	o.waited += d
+	o.mu.Unlock()
+}
+func (o *rateObserver) Settled(s worker.Settlement) {
+	o.mu.Lock()
+	o.attempts[s.Attempts]++
+	o.mu.Unlock()
+	o.settledSignal.Settled(s)
+}
+
+// TestRateLimitWaitIsNoAttempt: events held back by the rate limiter are
+// delivered in order per waybill with one attempt each; the waits are
+// reported, and no retry is counted for them.
+func TestRateLimitWaitIsNoAttempt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, sandbox.Config{AcceptAnyWaybill: true})
+	trs := traces("RW", 20, 5)
+	b.publishInterleaved(t, trs)
+	o := &rateObserver{attempts: map[int]int{}}
+	w := b.startWorker(t, worker.Config{RateLimit: 50, Observer: o})
+	waitFor(t, o.reached(100), time.Minute, "100 events settled")
+	b.checkDelivered(t, trs)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.attempts[1] != 100 {
+		t.Fatalf("attempts per event %v, want one attempt for each of 100", o.attempts)
+	}
+	if o.waited <= 0 {
+		t.Fatal("no wait for the rate limiter reported although 100 events went out at 50/s")
+	}
+	if st := w.Stats(); st.Retries != 0 || st.Paused != 0 {
+		t.Fatalf("stats %+v: the limiter's waits counted as retries or pauses", st)
+	}
+}
