@@ -138,6 +138,7 @@ type Sandbox struct {
 	faults Faults
 	dice   *mrand.Rand
 	quota  minuteQuota
+	limits quotaCounters // the daily quota and the second's calls (quota.go)
 }
 
 // New returns a Sandbox for cfg (defaults filled in), or an error naming
@@ -182,6 +183,7 @@ func (s *Sandbox) routes() {
 	m.HandleFunc(PathUpdatePath, s.handlePathUpdate)
 	m.HandleFunc(InvokeCloudFunctionPath, s.handleInvokeCloudFunction)
 	s.adminRoutes(m)
+	s.quotaRoutes(m)
 	s.mux = m
 }
 
@@ -231,6 +233,8 @@ var errmsgs = map[int]string{
 	ErrcodeMinuteQuota:       "api minute-quota reach limit  mustslower  retry next minute",
 	ErrcodeDataFormat:        "data format error",
 	ErrcodeIncorrectToken:    "incorrect token",
+	ErrcodeQuotaBadPath:      "invalid cgi_path, must start with / and carry no host",
+	ErrcodeQuotaPathNotFound: "cgi_path not found, please check",
 
 	ErrcodeInvokeSystemError:   "system error",
 	ErrcodeMissingParameter:    "missing parameter",

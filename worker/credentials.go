@@ -107,9 +107,12 @@ func (w *Worker) Health() Health {
 	w.mu.Lock()
 	creds := w.credentials
 	w.mu.Unlock()
+	quota := w.QuotaPaused()
 	switch {
 	case creds != "":
 		h.Why = creds
+	case quota != nil:
+		h.Why = quota.Error()
 	case h.Breaker != retry.Closed:
 		h.Why = "circuit breaker " + h.Breaker.String() + ": the WeChat API fails for every event (" + w.breaker.Why() + ")"
 	}

@@ -37,6 +37,8 @@ func fieldFlags() map[string]string {
 		"Worker.PinnedTTL":             "pinned-ttl",
 		"Worker.MemberTTL":             "member-ttl",
 		"Worker.ShutdownTimeout":       "shutdown-timeout",
+		"Worker.RateLimit":             "rate-limit",
+		"Worker.QuotaInterval":         "quota-interval",
 		"Worker.Retry.InitialInterval": "retry-initial",
 		"Worker.Retry.MaxInterval":     "retry-max",
 		"Worker.Retry.MaxAttempts":     "retry-attempts",

@@ -44,6 +44,8 @@ func workerCommand() *cli.Command {
 			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
 			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
 			&cli.IntFlag{Name: "retry-attempts", Value: retry.MaxAttemptsDefault, Usage: "attempts of one event failing on its own before retries_exhausted", Sources: cli.EnvVars("PATHUPDATE_RETRY_ATTEMPTS")},
+			&cli.StringFlag{Name: "rate-limit", Value: "0", Usage: "calls per second to logistics.updatePath for the whole deployment, shared by the live workers: 0 for none, a number, or auto (WeChat's reported rate_limit)", Sources: cli.EnvVars("PATHUPDATE_RATE_LIMIT")},
+			&cli.DurationFlag{Name: "quota-interval", Value: worker.QuotaIntervalDefault, Usage: "how often one worker asks WeChat's getApiQuota for the day's quota (and at once on a 45009)", Sources: cli.EnvVars("PATHUPDATE_QUOTA_INTERVAL")},
 			printConfigFlag(),
 		),
 		Action: runWorker,
@@ -245,6 +247,9 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
 	if hs != nil {
 		if err := hs.Handler().AddCheck(health.BreakerClosed(w.BreakerState)); err != nil {
+			return err
+		}
+		if err := hs.Handler().AddCheck(health.DailyQuota(w.QuotaPaused)); err != nil {
 			return err
 		}
 		if err := hs.Handler().AddCheck(health.Credentials(w.Credentials)); err != nil {

@@ -38,6 +38,9 @@ type Report struct {
 	// History is the delivery history stream; nil when it does not exist
 	// (history off, or no worker of this version has started).
 	History *HistoryReport `json:"history_stream,omitempty"`
+	// Quota is WeChat's quota of logistics.updatePath as last read (nil
+	// before any worker read it).
+	Quota *QuotaReport `json:"wechat_quota,omitempty"`
 }
 
 // HistoryReport is the history stream's size and reach.
@@ -136,6 +139,9 @@ func GatherWith(ctx context.Context, js jetstream.JetStream, consumerPrefix stri
 		return r, err
 	}
 	if r.History, err = historyReport(ctx, js); err != nil {
+		return r, err
+	}
+	if r.Quota, err = quotaReport(ctx, js); err != nil {
 		return r, err
 	}
 	if opts.DeadLetters == nil {
