@@ -6,9 +6,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/worker"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -312,3 +315,42 @@ func with(v url.Values, k, val string) url.Values {
 }
 
 var _ = errors.New
+
+// TestOverviewShowsQuota: the quota a worker read from WeChat (the
+// sandbox's getApiQuota) is on the overview.
+func TestOverviewShowsQuota(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := t.Context()
+	// The worker creates the quota bucket and publishes its first reading
+	// at start; watch for it (the watch also yields a reading made before).
+	var kv jetstream.KeyValue
+	var err error
+	for kv == nil {
+		if kv, err = e.js.KeyValue(ctx, worker.QuotaBucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+			t.Fatal(err)
+		}
+		if kv == nil {
+			select {
+			case <-ctx.Done():
+				t.Fatal("no quota bucket")
+			case <-time.After(20 * time.Millisecond): // pacing a lookup, not a wait for a result
+			}
+		}
+	}
+	w, err := kv.Watch(ctx, worker.QuotaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	deadline := time.After(30 * time.Second)
+	for got := false; !got; {
+		select {
+		case u := <-w.Updates():
+			got = u != nil
+		case <-deadline:
+			t.Fatal("no quota reading within 30 s")
+		}
+	}
+	_, body := e.browser(t).get("/")
+	mustContain(t, "overview", body, `id="quota"`, "calls left today")
+}
