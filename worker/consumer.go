@@ -16,9 +16,6 @@ import (
 // pinned client of a consumer.
 const pinHeader = "Nats-Pin-Id"
 
-// consumerName is the durable consumer of partition n.
-func consumerName(prefix string, n int) string { return fmt.Sprintf("%s-p%d", prefix, n) }
-
 // start creates or updates the partition's consumer and begins pulling,
 // with the gate closed until watchGate opens it.
 func (p *partition) start(ctx context.Context) error {

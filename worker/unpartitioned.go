@@ -22,8 +22,8 @@ import (
 
 // UnpartitionedConsumerName is the durable consumer that takes messages
 // the trace stream stored without a partition, for a deployment whose
-// Config.Consumer is prefix.
-func UnpartitionedConsumerName(prefix string) string { return prefix + "-unpartitioned" }
+// Config.Consumer is prefix (pathupdate.UnpartitionedConsumer).
+func UnpartitionedConsumerName(prefix string) string { return pathupdate.UnpartitionedConsumer(prefix) }
 
 // startUnpartitioned creates the consumer of unpartitioned messages and
 // begins dead-lettering them. Any worker may hold any of them: they have no

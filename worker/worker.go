@@ -110,7 +110,7 @@ func (w *Worker) ID() string { return w.cfg.MemberID }
 // every worker of a deployment.
 func (w *Worker) consumerConfig(n int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       consumerName(w.cfg.Consumer, n),
+		Durable:       pathupdate.PartitionConsumer(w.cfg.Consumer, n),
 		Description:   fmt.Sprintf("pathupdate workers: partition %d of %s", n, pathupdate.TraceStream),
 		FilterSubject: pathupdate.PartitionFilter(n),
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -127,8 +127,8 @@ func (w *Worker) consumerConfig(n int) jetstream.ConsumerConfig {
 }
 
 // ConsumerName is the durable consumer of partition n for a deployment
-// whose Config.Consumer is prefix.
-func ConsumerName(prefix string, n int) string { return consumerName(prefix, n) }
+// whose Config.Consumer is prefix (pathupdate.PartitionConsumer).
+func ConsumerName(prefix string, n int) string { return pathupdate.PartitionConsumer(prefix, n) }
 
 // Start joins the workers sharing the trace stream and begins consuming
 // the partitions assigned to this one. The streams must exist
