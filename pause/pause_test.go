@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pathupdate/pathupdate/internal/natstest"
-	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 )
 
 const partitions = 4
