@@ -29,6 +29,9 @@ func (r Record) Active(now time.Time) bool {
 	return !r.At.IsZero() && (r.Until.IsZero() || now.Before(r.Until))
 }
 
+// Equal reports whether r and o are the same pause.
+func (r Record) Equal(o Record) bool { return r.Until.Equal(o.Until) && r.At.Equal(o.At) }
+
 // String says r at now in a few words, as State.String does.
 func (r Record) String(now time.Time) string {
 	return describe(r.Active(now), r.Until.IsZero(), r.Until)

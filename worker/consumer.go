@@ -23,6 +23,7 @@ func (p *partition) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: consumer %s on stream %s: %w", p.consumer, pathupdate.TraceStream, err)
 	}
+	p.w.applyPause(ctx, p.consumer)
 	cc, err := cons.Consume(p.handle,
 		jetstream.PullMaxMessages(min(p.w.cfg.MaxInFlight, 256)),
 		jetstream.PullPriorityGroup(PriorityGroup),

@@ -37,10 +37,12 @@ func (w *Worker) startUnpartitioned(ctx context.Context) error {
 		AckWait:       w.cfg.AckWait,
 		MaxAckPending: 16,
 		MaxDeliver:    -1,
+		PauseUntil:    w.OperatorPause().ConsumerPauseUntil(w.cfg.Now()),
 	})
 	if err != nil {
 		return fmt.Errorf("worker: consumer %s on stream %s: %w", UnpartitionedConsumerName(w.cfg.Consumer), pathupdate.TraceStream, err)
 	}
+	w.applyPause(ctx, UnpartitionedConsumerName(w.cfg.Consumer))
 	cc, err := cons.Consume(w.dropUnpartitioned, jetstream.PullMaxMessages(16))
 	if err != nil {
 		return fmt.Errorf("worker: consume %s: %w", UnpartitionedConsumerName(w.cfg.Consumer), err)

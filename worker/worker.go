@@ -13,6 +13,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
 )
 
@@ -62,6 +63,12 @@ type Worker struct {
 	credentials   string                   // why WeChat refuses the credentials; "" when it does not (credentials.go)
 	probing       sync.WaitGroup           // the credentials probe running in the background
 
+	// The operator's pause (pause.go): operatorPause under mu.
+	operatorPause pause.Record
+	pauseWatch    *pause.Watcher
+	pauseChanged  chan struct{}
+	pausing       sync.WaitGroup // keepPause
+
 	loopCtx  context.Context
 	stopLoop context.CancelFunc
 	loopDone chan struct{}
@@ -98,6 +105,8 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		parts:    make(map[int]*partition),
 		loopDone: make(chan struct{}),
 		stopped:  make(chan struct{}),
+
+		pauseChanged: make(chan struct{}, 1),
 	}
 	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil
@@ -123,6 +132,9 @@ func (w *Worker) consumerConfig(n int) jetstream.ConsumerConfig {
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{PriorityGroup},
 		PinnedTTL:      w.cfg.PinnedTTL,
+		// Taken only when the consumer is created: an update keeps the
+		// consumer's own pause, so a restart never lifts one.
+		PauseUntil: w.OperatorPause().ConsumerPauseUntil(w.cfg.Now()),
 	}
 }
 
@@ -160,6 +172,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	// A cluster that has just formed can take a while to place a new
 	// replicated bucket or consumer: keep trying until ctx ends, unless
 	// waiting cannot help.
+	// The pause record is known before any consumer is created, so one
+	// created while delivery is paused is created paused.
+	if err := w.untilDone(ctx, "pause record", w.followPause); err != nil {
+		return err
+	}
 	if err := w.untilDone(ctx, "join", func(ctx context.Context) error {
 		if w.members == nil {
 			m, err := openMembership(ctx, w.js, w.cfg.MemberID, w.cfg.MemberTTL, replicas, w.cfg.Now())
@@ -356,6 +373,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.mu.Unlock()
 		w.releaseAll(parts)
 		w.stopUnpartitioned()
+		w.stopFollowingPause()
 		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if w.members != nil {
