@@ -105,6 +105,9 @@ type ConsumerState struct {
 	Agrees bool `json:"agrees"`
 }
 
+// String says the consumer's pause as State.String does.
+func (c ConsumerState) String() string { return describe(c.Paused, c.UntilResumed, c.Until) }
+
 // Disagreeing returns the consumers whose pause differs from the record.
 func (s State) Disagreeing() []ConsumerState {
 	var out []ConsumerState
