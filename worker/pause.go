@@ -13,7 +13,10 @@ import (
 // paused consumer to any worker. The worker's part is to know it, and to
 // keep every consumer in line with the recorded pause: a consumer it
 // creates while a pause stands is created paused, and one that a Pause or
-// Resume cut short left behind is put right.
+// Resume cut short left behind is put right. What the worker held when
+// the pause came waits too (waitOperatorPause), kept alive, so delivery
+// stops at once and not after up to MaxInFlight more events a partition;
+// only calls already in progress finish.
 
 // pauseResync is how often a worker reads the pause record again and
 // checks every consumer against it, besides following its changes: it
@@ -47,6 +50,8 @@ func (w *Worker) notePause(r pause.Record) {
 	w.mu.Lock()
 	old := w.operatorPause
 	w.operatorPause = r
+	close(w.pauseMoved) // wakes waitOperatorPause
+	w.pauseMoved = make(chan struct{})
 	w.mu.Unlock()
 	now := w.cfg.Now()
 	switch {
@@ -99,6 +104,34 @@ func (w *Worker) keepPause() {
 func (w *Worker) applyPause(ctx context.Context, consumer string) {
 	if _, err := pause.Apply(ctx, w.js, pathupdate.TraceStream, consumer, w.OperatorPause()); err != nil {
 		w.log.Warn().Err(err).Msg("operator pause: consumer does not agree with it yet; the worker tries again")
+	}
+}
+
+// waitOperatorPause returns once no operator's pause stands, or with
+// ctx's error when ctx ends first.
+func (w *Worker) waitOperatorPause(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		r, moved := w.operatorPause, w.pauseMoved
+		w.mu.Unlock()
+		now := w.cfg.Now()
+		if !r.Active(now) {
+			return nil
+		}
+		wait := r.Until.Sub(now)
+		if r.Until.IsZero() {
+			wait = pauseResync // woken by moved; the timer only bounds the wait
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-moved:
+		case <-t.C:
+		}
+		t.Stop()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 }
 

@@ -209,3 +209,39 @@ func TestPauseUntilEndsByItself(t *testing.T) {
 		t.Fatal("the worker still counts itself paused after the pause's end")
 	}
 }
+
+// TestOperatorPauseHoldsWhatTheWorkerHas: events the worker already took
+// from JetStream wait too when a pause comes; only a call in progress
+// finishes.
+func TestOperatorPauseHoldsWhatTheWorkerHas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, sandbox.Config{Faults: sandbox.Faults{Latency: sandbox.Duration(50 * time.Millisecond)}})
+	trs := traces("PH", 1, 20) // one waybill: one call at a time
+	b.register(trs)
+	sig := &settledSignal{}
+	w := b.startWorker(t, worker.Config{Observer: sig})
+	b.publishInterleaved(t, trs)
+	waitFor(t, sig.reached(1), 10*time.Second, "first delivery")
+	tg, err := pause.TargetOf(ctx, b.js, worker.ConsumerDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pause.Pause(ctx, b.js, tg, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 5*time.Second, "the worker learns of the pause", func() bool { return w.OperatorPause().Active(time.Now()) })
+	// At most the call in progress when the worker learnt of it settles.
+	settled := len(b.sb.Delivered("PH0000"))
+	noDelivery(t, sig, settled+1, "held events")
+	if w.Stats().Held == 0 {
+		t.Fatal("the worker holds nothing: the test proves nothing")
+	}
+	if _, err := pause.Resume(ctx, b.js, tg); err != nil {
+		t.Fatal(err)
+	}
+	b.waitSettled(t, 30*time.Second)
+	if dups := b.checkDelivered(t, trs); dups != 0 {
+		t.Fatalf("%d duplicate deliveries", dups)
+	}
+}

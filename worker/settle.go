@@ -83,6 +83,9 @@ func (p *partition) decode(h *held) (pathupdate.Event, error) {
 // released first.
 func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, error) {
 	w := p.w
+	if err := w.waitOperatorPause(p.softCtx); err != nil {
+		return pathupdate.Outcome{}, errStopping
+	}
 	if err := w.breaker.Wait(p.softCtx); err != nil {
 		return pathupdate.Outcome{}, errStopping
 	}

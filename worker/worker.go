@@ -63,8 +63,10 @@ type Worker struct {
 	credentials   string                   // why WeChat refuses the credentials; "" when it does not (credentials.go)
 	probing       sync.WaitGroup           // the credentials probe running in the background
 
-	// The operator's pause (pause.go): operatorPause under mu.
+	// The operator's pause (pause.go): operatorPause and pauseMoved
+	// (closed and replaced at every change) under mu.
 	operatorPause pause.Record
+	pauseMoved    chan struct{}
 	pauseWatch    *pause.Watcher
 	pauseChanged  chan struct{}
 	pausing       sync.WaitGroup // keepPause
@@ -107,6 +109,7 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		stopped:  make(chan struct{}),
 
 		pauseChanged: make(chan struct{}, 1),
+		pauseMoved:   make(chan struct{}),
 	}
 	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil

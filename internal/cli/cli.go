@@ -53,6 +53,8 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			deadletterCommand(),
 			statusCommand(),
 			traceCommand(),
+			pauseCommand(),
+			resumeCommand(),
 		},
 	}
 	finishCommands(root, root.Name) // usage.go: examples, usage errors, unknown commands
