@@ -12,7 +12,9 @@
 //	       lanes.enqueue: into its waybill's lane, in stream order
 //	  -> gate.watch until no other worker holds the partition's messages
 //	  -> partition.runLane: one goroutine per lane with work, head first
-//	  -> partition.settle (settle.go): decode -> Deliverer.UpdatePath -> Outcome
+//	  -> partition.settle (settle.go): decode -> wait while an operator's
+//	       pause stands (pause.go) and for the breaker -> Deliverer.UpdatePath
+//	       -> Outcome
 //	       -> package retry decides what the outcome means;
 //	          settle only carries it out:
 //	  -> Ack | retry after a delay | wait for the breaker | dead letter, then Ack

@@ -64,7 +64,11 @@ func pauseEnd(cmd *cli.Command, now time.Time) (time.Time, error) {
 		if d <= 0 {
 			return time.Time{}, cli.Exit(fmt.Sprintf("--for %s: give a positive duration, or no --for to pause until resumed", forD), exitUsageCode)
 		}
-		return now.Add(d).Truncate(time.Second), nil
+		end := now.Add(d) // rounded up to the second, so it prints as kept
+		if whole := end.Truncate(time.Second); whole.Before(end) {
+			end = whole.Add(time.Second)
+		}
+		return end, nil
 	}
 	return time.Time{}, nil
 }
@@ -121,7 +125,7 @@ func runResume(ctx context.Context, cmd *cli.Command) error {
 // writePauseResult says what pause or resume did, as the other commands
 // say what they did.
 func writePauseResult(out io.Writer, did string, tg pause.Target, st pause.State) {
-	what := fmt.Sprintf("%s delivery on %d %s and the unpartitioned consumer", did, tg.Partitions, plural(tg.Partitions, "partition", "partitions"))
+	what := fmt.Sprintf("%s delivery on %s and the unpartitioned consumer", did, plural(tg.Partitions, "partition", "partitions"))
 	if did == "paused" {
 		when := "until resumed"
 		if !st.UntilResumed {
