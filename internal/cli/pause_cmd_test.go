@@ -2,7 +2,11 @@ package cli_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,5 +99,90 @@ func TestPauseResumeCommands(t *testing.T) {
 	code, stdout, _ = run(ctx, "", "status", "--nats-url", url)
 	if code != 0 || strings.Contains(stdout, "paused") {
 		t.Fatalf("status after resume: exit %d\n%s", code, stdout)
+	}
+}
+
+// httpGet returns the status and body of url, or 0 when it does not answer.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestWorkerCommandShowsPause runs `pathupdate worker` and pauses it with
+// `pathupdate pause` from another command: its /readyz stays 200 and
+// says the pause, its /metrics says pathupdate_paused 1, and both follow
+// `pathupdate resume`.
+func TestWorkerCommandShowsPause(t *testing.T) {
+	clearEnv(t)
+	s := natstest.Start(t)
+	url := s.ClientURL()
+	base := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var code int
+	var stderr string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		code, _, stderr = run(ctx, "", "worker", "--nats-url", url, "--sandbox", "--log-level", "error", "--http-addr", strings.TrimPrefix(base, "http://"))
+	}()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			wg.Wait()
+		}
+	}
+	t.Cleanup(stop)
+
+	// eventually polls url until match holds on its answer.
+	eventually := func(what, url string, match func(int, string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			st, body := httpGet(t, url)
+			if match(st, body) {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s; last answer %d %q", what, st, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	eventually("worker ready", base+"/readyz", func(st int, _ string) bool { return st == 200 })
+
+	if c, out, errs := run(context.Background(), "", "pause", "--nats-url", url); c != 0 {
+		t.Fatalf("pause: exit %d %q %q", c, out, errs)
+	}
+	eventually("pathupdate_paused 1", base+"/metrics", func(_ int, b string) bool { return strings.Contains(b, "\npathupdate_paused 1\n") })
+	body := eventually("/readyz notes the pause", base+"/readyz", func(st int, b string) bool { return strings.Contains(b, `"name":"paused"`) && strings.Contains(b, "note") })
+	if st, b := httpGet(t, base+"/readyz"); st != 200 || !strings.Contains(body, "delivery paused until resumed by an operator") {
+		t.Fatalf("/readyz during a pause: %d %s", st, b)
+	}
+
+	if c, out, errs := run(context.Background(), "", "resume", "--nats-url", url); c != 0 {
+		t.Fatalf("resume: exit %d %q %q", c, out, errs)
+	}
+	eventually("pathupdate_paused 0", base+"/metrics", func(_ int, b string) bool { return strings.Contains(b, "\npathupdate_paused 0\n") })
+	if _, b := httpGet(t, base+"/readyz"); strings.Contains(b, "note") {
+		t.Fatalf("/readyz still notes a pause after resume: %s", b)
+	}
+	stop()
+	if code != 0 {
+		t.Fatalf("worker exit %d: %s", code, stderr)
 	}
 }
