@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/retry"
 )
 
 // ErrUntilPast is returned (wrapped) by Pause for an end time that is not
@@ -174,7 +175,7 @@ func Pause(ctx context.Context, js jetstream.JetStream, t Target, until time.Tim
 		return State{}, err
 	}
 	applyErr := ApplyAll(ctx, js, t, r)
-	st, err := read(ctx, js, t, r)
+	st, err := readAgreed(ctx, js, t, r)
 	if applyErr != nil {
 		return st, fmt.Errorf("pause: recorded, but not every consumer is paused yet (running workers pause them within seconds): %w", applyErr)
 	}
@@ -200,7 +201,7 @@ func Resume(ctx context.Context, js jetstream.JetStream, t Target) (State, error
 		}
 	}
 	applyErr := ApplyAll(ctx, js, t, Record{})
-	st, err := read(ctx, js, t, Record{})
+	st, err := readAgreed(ctx, js, t, Record{})
 	if applyErr != nil {
 		return st, fmt.Errorf("pause: resume recorded, but some consumers are still paused (running workers resume them within seconds): %w", applyErr)
 	}
@@ -219,6 +220,34 @@ func Read(ctx context.Context, js jetstream.JetStream, t Target) (State, error) 
 		return State{}, err
 	}
 	return read(ctx, js, t, r)
+}
+
+// agreeWait bounds how long Pause and Resume wait for every consumer to
+// show the change: a clustered server answers a pause request before its
+// replicas applied it.
+const agreeWait = 3 * time.Second
+
+var errDisagree = errors.New("consumers disagree")
+
+// readAgreed reads the State of r until no consumer disagrees with it, at
+// most agreeWait, and returns the last one read.
+func readAgreed(ctx context.Context, js jetstream.JetStream, t Target, r Record) (State, error) {
+	var st State
+	err := retry.Until(ctx, retry.UntilConfig{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond, Limit: agreeWait},
+		func(ctx context.Context) error {
+			var err error
+			if st, err = read(ctx, js, t, r); err != nil {
+				return retry.Permanent(err)
+			}
+			if len(st.Disagreeing()) > 0 {
+				return errDisagree
+			}
+			return nil
+		})
+	if errors.Is(err, errDisagree) {
+		err = nil // the State says which; running workers put them right
+	}
+	return st, err
 }
 
 // read builds the State of record r and t's consumers.
