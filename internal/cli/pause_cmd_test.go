@@ -169,7 +169,9 @@ func TestWorkerCommandShowsPause(t *testing.T) {
 		t.Fatalf("pause: exit %d %q %q", c, out, errs)
 	}
 	eventually("pathupdate_paused 1", base+"/metrics", func(_ int, b string) bool { return strings.Contains(b, "\npathupdate_paused 1\n") })
-	body := eventually("/readyz notes the pause", base+"/readyz", func(st int, b string) bool { return strings.Contains(b, `"name":"paused"`) && strings.Contains(b, "note") })
+	body := eventually("/readyz notes the pause", base+"/readyz", func(st int, b string) bool {
+		return strings.Contains(b, `"name":"paused"`) && strings.Contains(b, "note")
+	})
 	if st, b := httpGet(t, base+"/readyz"); st != 200 || !strings.Contains(body, "delivery paused until resumed by an operator") {
 		t.Fatalf("/readyz during a pause: %d %s", st, b)
 	}
