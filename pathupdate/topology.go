@@ -192,6 +192,21 @@ func PartitionFilter(p int) string {
 	return strconv.Itoa(p) + "." + TraceSubjectPrefix + "*"
 }
 
+// ValidName reports whether s can name a deployment's consumers (their
+// prefix) or a worker: 1 to 128 letters, digits, - and _, which every
+// JetStream consumer name and key-value key takes.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // PartitionConsumer is the durable consumer of partition p for a
 // deployment whose workers' consumer name prefix is prefix
 // (worker.Config.Consumer): "<prefix>-p<p>". Every package that names a

@@ -56,7 +56,7 @@ func (t Target) WithDefaults() Target {
 // Validate reports what t cannot work without, as pathupdate.FieldErrors.
 func (t Target) Validate() error {
 	errs := pathupdate.FieldErrors{Prefix: "pause: Target."}
-	if !validKey(t.Consumer) {
+	if !pathupdate.ValidName(t.Consumer) {
 		errs.Add("Consumer", "%q: use the workers' consumer name prefix (letters, digits, - and _; default \"pathupdate\")", t.Consumer)
 	}
 	if t.Partitions < 1 {

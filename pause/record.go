@@ -179,17 +179,3 @@ func ApplyAll(ctx context.Context, js jetstream.JetStream, t Target, r Record) e
 	}
 	return errors.Join(errs...)
 }
-
-// validKey reports whether s is a consumer name prefix, usable as a key of
-// Bucket: 1 to 128 letters, digits, - and _.
-func validKey(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}

@@ -38,6 +38,16 @@ func until(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	}
 }
 
+// pauseTarget is the pause.Target of the workers b starts.
+func (b *bundle) pauseTarget(t *testing.T) pause.Target {
+	t.Helper()
+	tg, err := pause.TargetOf(context.Background(), b.js, worker.ConsumerDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
 // checkPaused asserts every consumer of tg exists, is paused as recorded,
 // and that pending messages wait in them: n in all.
 func checkPaused(t *testing.T, b *bundle, tg pause.Target, n uint64) {
@@ -81,10 +91,7 @@ func TestOperatorPause(t *testing.T) {
 	before, during := traces("PB", 6, 2), traces("PD", 6, 3)
 	b.register(before)
 	b.register(during)
-	tg, err := pause.TargetOf(ctx, b.js, worker.ConsumerDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := b.pauseTarget(t)
 
 	sig := &settledSignal{}
 	w1 := b.startWorker(t, worker.Config{Observer: sig})
@@ -131,10 +138,7 @@ func TestPauseBeforeFirstWorker(t *testing.T) {
 	b := setup(t, sandbox.Config{})
 	trs := traces("PF", 5, 2)
 	b.register(trs)
-	tg, err := pause.TargetOf(ctx, b.js, worker.ConsumerDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := b.pauseTarget(t)
 	st, err := pause.Pause(ctx, b.js, tg, time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -182,10 +186,7 @@ func TestPauseUntilEndsByItself(t *testing.T) {
 	b.register(trs)
 	sig := &timedSignal{first: make(chan time.Time, 1)}
 	w := b.startWorker(t, worker.Config{Observer: sig})
-	tg, err := pause.TargetOf(ctx, b.js, worker.ConsumerDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := b.pauseTarget(t)
 	end := time.Now().Add(1500 * time.Millisecond)
 	if _, err := pause.Pause(ctx, b.js, tg, end); err != nil {
 		t.Fatal(err)
@@ -223,10 +224,7 @@ func TestOperatorPauseHoldsWhatTheWorkerHas(t *testing.T) {
 	w := b.startWorker(t, worker.Config{Observer: sig})
 	b.publishInterleaved(t, trs)
 	waitFor(t, sig.reached(1), 10*time.Second, "first delivery")
-	tg, err := pause.TargetOf(ctx, b.js, worker.ConsumerDefault)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := b.pauseTarget(t)
 	if _, err := pause.Pause(ctx, b.js, tg, time.Time{}); err != nil {
 		t.Fatal(err)
 	}

@@ -73,20 +73,30 @@ func pauseEnd(cmd *cli.Command, now time.Time) (time.Time, error) {
 	return time.Time{}, nil
 }
 
+// openTarget connects, as name, and reads the deployment's pause.Target;
+// the session is to be closed unless err.
+func openTarget(ctx context.Context, cmd *cli.Command, name string) (session, pause.Target, error) {
+	s, err := openSession(ctx, cmd, name)
+	if err != nil {
+		return s, pause.Target{}, err
+	}
+	tg, err := pause.TargetOf(ctx, s.js, cmd.String("consumer"))
+	if err != nil {
+		s.close()
+	}
+	return s, tg, err
+}
+
 func runPause(ctx context.Context, cmd *cli.Command) error {
 	end, err := pauseEnd(cmd, time.Now())
 	if err != nil {
 		return err
 	}
-	s, err := openSession(ctx, cmd, "pathupdate-pause")
+	s, tg, err := openTarget(ctx, cmd, "pathupdate-pause")
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	tg, err := pause.TargetOf(ctx, s.js, cmd.String("consumer"))
-	if err != nil {
-		return err
-	}
 	st, err := pause.Pause(ctx, s.js, tg, end)
 	if err != nil && !st.Paused {
 		return err
@@ -96,15 +106,11 @@ func runPause(ctx context.Context, cmd *cli.Command) error {
 }
 
 func runResume(ctx context.Context, cmd *cli.Command) error {
-	s, err := openSession(ctx, cmd, "pathupdate-resume")
+	s, tg, err := openTarget(ctx, cmd, "pathupdate-resume")
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	tg, err := pause.TargetOf(ctx, s.js, cmd.String("consumer"))
-	if err != nil {
-		return err
-	}
 	before, err := pause.Read(ctx, s.js, tg)
 	if err != nil {
 		return err
