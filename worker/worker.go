@@ -187,6 +187,7 @@ func (w *Worker) Start(ctx context.Context) error {
 				return err
 			}
 			m.health = w.Health
+			m.totals = w.totals
 			w.members = m
 		}
 		if err := w.members.beat(ctx, nil, 0, w.cfg.Now()); err != nil {

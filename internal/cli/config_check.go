@@ -131,6 +131,7 @@ func cliRules() []settingRule {
 		{"tlskey", readableFile},
 		{"appsecret", notBoth("appsecret-file")},
 		{"gateway-token", notBoth("gateway-token-file")},
+		{"console-token", notBoth("console-token-file")},
 		{"start-timeout", durationAtLeast(time.Second)},
 	}
 }

@@ -28,7 +28,7 @@ func workerCommand() *cli.Command {
 		Usage: "consume trace events and deliver them to WeChat, in order per waybill",
 		Description: "With no --nats-url it starts an embedded JetStream server on 127.0.0.1:4222 storing under --data-dir.\n" +
 			"With no WeChat credentials it refuses to start, unless --sandbox runs the sandbox in-process.",
-		Flags: append(append(append(wechatFlags(), streamFlags()...), gatewayFlags("")...),
+		Flags: append(append(append(append(wechatFlags(), streamFlags()...), gatewayFlags("")...), consoleFlags("")...),
 			&cli.StringFlag{Name: "data-dir", Value: "./data", Usage: "store of the embedded JetStream server", Sources: cli.EnvVars("PATHUPDATE_DATA_DIR")},
 			&cli.IntFlag{Name: "embedded-port", Value: 4222, Usage: "port of the embedded JetStream server (127.0.0.1)", Sources: cli.EnvVars("PATHUPDATE_EMBEDDED_PORT")},
 			&cli.BoolFlag{Name: "sandbox", Usage: "deliver to an in-process WeChat sandbox that accepts any waybill (for trying things out)"},
@@ -230,6 +230,13 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 			return err
 		}
 		defer stopGateway(gw, log)
+	}
+	if runsConsole(cmd) {
+		con, err := startConsole(ctx, cmd, log, js)
+		if err != nil {
+			return err
+		}
+		defer stopConsole(con, log)
 	}
 	w, err := assemble.Worker(js, ws)
 	if err != nil {
