@@ -129,10 +129,10 @@ func (c Config) Validate() error {
 	// The consumer's name goes into JetStream subjects and the server's
 	// file names: the server refuses . * > and blanks, and this package
 	// appends -p<N>. Checked here so that a wrong one fails before Start.
-	if !validMemberID(c.Consumer) {
+	if !pathupdate.ValidName(c.Consumer) {
 		errs.Add("Consumer", "%q: use 1 to 128 letters, digits, - and _ (default %q)", c.Consumer, ConsumerDefault)
 	}
-	if !validMemberID(c.MemberID) {
+	if !pathupdate.ValidName(c.MemberID) {
 		errs.Add("MemberID", "%q: use 1 to 128 letters, digits, - and _ (default: host name, process id and a random suffix)", c.MemberID)
 	}
 	if c.MaxInFlight < 1 {

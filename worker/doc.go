@@ -12,9 +12,10 @@
 //	       lanes.enqueue: into its waybill's lane, in stream order
 //	  -> gate.watch until no other worker holds the partition's messages
 //	  -> partition.runLane: one goroutine per lane with work, head first
-//	  -> partition.settle (settle.go): decode -> Deliverer.UpdatePath -> Outcome
-//	       each call waits first while WeChat's daily quota is spent
-//	       (quota.go) and for this worker's share of the rate limit (rate.go)
+//	  -> partition.settle (settle.go): decode -> wait while an operator's
+//	       pause stands (pause.go), while WeChat's daily quota is spent
+//	       (quota.go), for this worker's share of the rate limit (rate.go)
+//	       and for the breaker -> Deliverer.UpdatePath -> Outcome
 //	       -> package retry decides what the outcome means;
 //	          settle only carries it out:
 //	  -> Ack | retry after a delay | wait for the breaker | dead letter, then Ack

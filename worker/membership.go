@@ -64,18 +64,6 @@ func NewMemberID() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strings.ToLower(nuid.Next()[16:]))
 }
 
-func validMemberID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 func openMembership(ctx context.Context, js jetstream.JetStream, id string, ttl time.Duration, replicas int, now time.Time) (*membership, error) {
 	want := jetstream.KeyValueConfig{
 		Bucket:      MembersBucket,

@@ -83,8 +83,11 @@ func (p *partition) decode(h *held) (pathupdate.Event, error) {
 // released first.
 func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, error) {
 	w := p.w
-	// A spent daily quota and the rate limit hold the call back before
-	// the breaker does; neither wait is an attempt.
+	// An operator's pause, a spent daily quota and the rate limit hold the
+	// call back before the breaker does; no wait is an attempt.
+	if err := w.waitOperatorPause(p.softCtx); err != nil {
+		return pathupdate.Outcome{}, errStopping
+	}
 	if !w.waitQuota(p.softCtx) || !w.waitRate(p.softCtx) {
 		return pathupdate.Outcome{}, errStopping
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
 )
 
@@ -64,6 +65,14 @@ type Worker struct {
 	credentials   string                   // why WeChat refuses the credentials; "" when it does not (credentials.go)
 	probing       sync.WaitGroup           // the credentials probe running in the background
 
+	// The operator's pause (pause.go): operatorPause and pauseMoved
+	// (closed and replaced at every change) under mu.
+	operatorPause pause.Record
+	pauseMoved    chan struct{}
+	pauseWatch    *pause.Watcher
+	pauseChanged  chan struct{}
+	pausing       sync.WaitGroup // keepPause
+
 	loopCtx  context.Context
 	stopLoop context.CancelFunc
 	loopDone chan struct{}
@@ -102,6 +111,9 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		quota:    newQuotaState(),
 		loopDone: make(chan struct{}),
 		stopped:  make(chan struct{}),
+
+		pauseChanged: make(chan struct{}, 1),
+		pauseMoved:   make(chan struct{}),
 	}
 	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil
@@ -114,7 +126,7 @@ func (w *Worker) ID() string { return w.cfg.MemberID }
 // every worker of a deployment.
 func (w *Worker) consumerConfig(n int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       consumerName(w.cfg.Consumer, n),
+		Durable:       pathupdate.PartitionConsumer(w.cfg.Consumer, n),
 		Description:   fmt.Sprintf("pathupdate workers: partition %d of %s", n, pathupdate.TraceStream),
 		FilterSubject: pathupdate.PartitionFilter(n),
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -127,12 +139,15 @@ func (w *Worker) consumerConfig(n int) jetstream.ConsumerConfig {
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{PriorityGroup},
 		PinnedTTL:      w.cfg.PinnedTTL,
+		// Taken only when the consumer is created: an update keeps the
+		// consumer's own pause, so a restart never lifts one.
+		PauseUntil: w.OperatorPause().ConsumerPauseUntil(w.cfg.Now()),
 	}
 }
 
 // ConsumerName is the durable consumer of partition n for a deployment
-// whose Config.Consumer is prefix.
-func ConsumerName(prefix string, n int) string { return consumerName(prefix, n) }
+// whose Config.Consumer is prefix (pathupdate.PartitionConsumer).
+func ConsumerName(prefix string, n int) string { return pathupdate.PartitionConsumer(prefix, n) }
 
 // Start joins the workers sharing the trace stream and begins consuming
 // the partitions assigned to this one. The streams must exist
@@ -164,6 +179,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	// A cluster that has just formed can take a while to place a new
 	// replicated bucket or consumer: keep trying until ctx ends, unless
 	// waiting cannot help.
+	// The pause record is known before any consumer is created, so one
+	// created while delivery is paused is created paused.
+	if err := w.untilDone(ctx, "pause record", w.followPause); err != nil {
+		return err
+	}
 	if err := w.untilDone(ctx, "join", func(ctx context.Context) error {
 		if w.members == nil {
 			m, err := openMembership(ctx, w.js, w.cfg.MemberID, w.cfg.MemberTTL, replicas, w.cfg.Now())
@@ -366,6 +386,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.mu.Unlock()
 		w.releaseAll(parts)
 		w.stopUnpartitioned()
+		w.stopFollowingPause()
 		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if w.members != nil {

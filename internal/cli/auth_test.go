@@ -230,7 +230,7 @@ func connectingCommands(t *testing.T, conn []string, waybill string) {
 	if code != 0 {
 		t.Fatalf("publish: exit %d: %s", code, got)
 	}
-	for _, args := range [][]string{{"deadletter", "list"}, {"status"}} {
+	for _, args := range [][]string{{"deadletter", "list"}, {"status"}, {"pause", "--for", "1h"}, {"resume"}} {
 		if !hasCommand(args[0]) {
 			continue
 		}
@@ -299,7 +299,7 @@ func TestNATSUserPassword(t *testing.T) {
 		s := startServer(t, natsserver.RandomPort, t.TempDir(), func(o *server.Options) {
 			o.Users = []*server.User{{Username: "admin", Password: "admin-pass"}, {Username: "least", Password: "least-pass",
 				Permissions: &server.Permissions{
-					Publish:   &server.SubjectPermission{Allow: []string{"logistics.>", "$JS.API.>", "$JS.ACK.>", "$KV.pathupdate_workers.>", "$KV.pathupdate_quota.>"}},
+					Publish:   &server.SubjectPermission{Allow: []string{"logistics.>", "$JS.API.>", "$JS.ACK.>", "$KV.pathupdate_workers.>", "$KV.pathupdate_quota.>", "$KV.pathupdate_pause.>"}},
 					Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 				}}}
 		})

@@ -54,6 +54,8 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			statusCommand(),
 			consoleCommand(),
 			traceCommand(),
+			pauseCommand(),
+			resumeCommand(),
 		},
 	}
 	finishCommands(root, root.Name) // usage.go: examples, usage errors, unknown commands

@@ -78,6 +78,14 @@ var examples = map[string][]string{
 		"pathupdate status",
 		"NATS_URL=nats://n1:4222 pathupdate status --json",
 	},
+	"pathupdate pause": {
+		"pathupdate pause                      # until `pathupdate resume`",
+		"pathupdate pause --for 2h",
+		"pathupdate pause --until 2026-11-30T06:00:00+08:00",
+	},
+	"pathupdate resume": {
+		"pathupdate resume",
+	},
 }
 
 // finishCommands gives every command of the tree what the command line

@@ -245,6 +245,7 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		return err
 	}
 	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
+	m.SetPause(w.OperatorPause)
 	if hs != nil {
 		if err := hs.Handler().AddCheck(health.BreakerClosed(w.BreakerState)); err != nil {
 			return err
@@ -256,6 +257,9 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 			return err
 		}
 		if err := hs.Handler().AddCheck(health.Consuming(w.Consuming)); err != nil {
+			return err
+		}
+		if err := hs.Handler().AddCheck(health.OperatorPause(w.OperatorPause)); err != nil {
 			return err
 		}
 	}

@@ -231,6 +231,27 @@ func TestInBrowser(t *testing.T) {
 	p.waitText("#timeline", "replayed")
 	p.doc("waybill")
 
+	// Pause delivery from the overview: the banner says so, the worker
+	// follows, a new event waits; resume, and it is delivered.
+	p.open("/")
+	p.click("#pause")
+	p.waitText("#delivery", "Delivery is paused until resumed")
+	p.doc("paused")
+	waitFor(t, "the worker to follow the pause", func() bool { return e.worker.OperatorPause().Active(time.Now()) })
+	delivered := len(e.sb.Delivered("SF100"))
+	e.publish(t, event("SF100", "tok-sf100-000", 3, "签收"))
+	p.waitText("#lag", "1") // the overview reloads itself and shows it waiting
+	if got := len(e.sb.Delivered("SF100")); got != delivered {
+		t.Fatalf("SF100 delivered %d times while paused, was %d", got, delivered)
+	}
+	p.click("#resume")
+	p.waitText("#delivery", "Delivery is running")
+	e.settled.waitSettled(t, 5, 2)
+	if got := len(e.sb.Delivered("SF100")); got != delivered+1 {
+		t.Fatalf("SF100 delivered %d times after resume, want %d", got, delivered+1)
+	}
+	p.waitText("#lag", "0")
+
 	// A POST without the CSRF token, from the page's own origin, is refused.
 	res, err := p.p.Evaluate(rod.Eval(`() => fetch("/deadletters/purge", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "scope=filter&confirm=1"}).then(r => r.status)`).ByPromise())
 	p.check("POST without CSRF", err)

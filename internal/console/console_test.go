@@ -354,3 +354,58 @@ func TestOverviewShowsQuota(t *testing.T) {
 	_, body := e.browser(t).get("/")
 	mustContain(t, "overview", body, `id="quota"`, "calls left today")
 }
+
+// TestPauseFromTheConsole: bad pause input is explained; a pause for a
+// duration shows on every page with its end and in the deployment's
+// record; resume lifts it.
+func TestPauseFromTheConsole(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	b := e.browser(t)
+	b.get("/")
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	bad := []struct {
+		name string
+		vals url.Values
+		want string
+	}{
+		{"both", url.Values{"for": {"1h"}, "until": {future}}, `give &#34;for&#34; or &#34;until&#34;, not both`},
+		{"not a duration", url.Values{"for": {"soon"}}, `for &#34;soon&#34;: give a positive duration`},
+		{"negative", url.Values{"for": {"-5m"}}, "give a positive duration"},
+		{"not a time", url.Values{"until": {"tomorrow"}}, "give an RFC 3339 time"},
+		{"past", url.Values{"until": {"2020-01-01T00:00:00Z"}}, "is not in the future"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := b.post("/pause", tc.vals)
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400", status)
+			}
+			mustContain(t, "refusal", body, tc.want)
+		})
+	}
+	if st := e.console.readPause(t.Context()); st.Paused {
+		t.Fatal("paused by refused input")
+	}
+
+	status, body := b.post("/pause", url.Values{"for": {"1h"}})
+	if status != http.StatusOK {
+		t.Fatalf("pause: %d\n%s", status, excerpt(body))
+	}
+	mustContain(t, "after pause", body, "Paused delivery of 8 partitions", "<strong>Delivery is paused</strong> until", `id="resume"`)
+	for _, path := range []string{"/deadletters", "/waybill"} {
+		_, body := b.get(path)
+		mustContain(t, path, body, "<strong>Delivery is paused</strong> until")
+	}
+	st := e.console.readPause(t.Context())
+	if !st.Paused || st.UntilResumed || st.Until.Before(time.Now().Add(59*time.Minute)) {
+		t.Fatalf("recorded pause %+v, want one for an hour", st)
+	}
+	status, body = b.post("/resume", nil)
+	if status != http.StatusOK {
+		t.Fatalf("resume: %d", status)
+	}
+	mustContain(t, "after resume", body, "Resumed delivery of 8 partitions", "Delivery is running.")
+	if st := e.console.readPause(t.Context()); st.Paused {
+		t.Fatal("still paused after resume")
+	}
+}

@@ -289,3 +289,17 @@ func (e *env) refresh(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// waitFor waits until cond holds, checking it every 10 ms for at most a
+// minute: for state that changes without an event to wait on (what a
+// worker learnt from a KV watch).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -2,6 +2,8 @@ package console
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +85,9 @@ func (c *Console) action(h pageFunc, changes bool) http.Handler {
 func (c *Console) serve(w http.ResponseWriter, r *http.Request, h pageFunc, csrf string) {
 	v := &view{CSRF: csrf, ReadOnly: c.cfg.ReadOnly, LoggedIn: c.sessions.loginRequired(), Now: c.cfg.Now().UTC()}
 	v.Pause = c.readPause(r.Context())
+	if r.Method == http.MethodGet {
+		v.Flash, v.FlashError = takeFlash(w, r)
+	}
 	if err := h(w, r, v); err != nil {
 		var bad badInput
 		if errors.As(err, &bad) {
@@ -91,6 +96,40 @@ func (c *Console) serve(w http.ResponseWriter, r *http.Request, h pageFunc, csrf
 		}
 		c.fail(w, r, http.StatusInternalServerError, err)
 	}
+}
+
+// flashCookie carries what an action did to the page it redirects to.
+const flashCookie = "pathupdate_flash"
+
+type flash struct {
+	Lines []string `json:"l"`
+	Err   bool     `json:"e,omitempty"`
+}
+
+// setFlash keeps lines for the next page (a minute at most). They hold
+// no secret: they are what the page would have shown.
+func setFlash(w http.ResponseWriter, lines []string, isErr bool) {
+	b, err := json.Marshal(flash{Lines: lines, Err: isErr})
+	if err != nil {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: "/", MaxAge: 60,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode})
+}
+
+// takeFlash reads and clears the lines setFlash kept.
+func takeFlash(w http.ResponseWriter, r *http.Request) ([]string, bool) {
+	ck, err := r.Cookie(flashCookie)
+	if err != nil {
+		return nil, false
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	var f flash
+	if err != nil || json.Unmarshal(b, &f) != nil {
+		return nil, false
+	}
+	return f.Lines, f.Err
 }
 
 // badInput is an error in what the operator asked for, shown as it is.
@@ -156,6 +195,8 @@ func parsePages() (map[string]*template.Template, error) {
 		"itoa":      strconv.Itoa,
 		"utoa":      func(u uint64) string { return strconv.FormatUint(u, 10) },
 		"seconds":   func(d time.Duration) int { return int(d / time.Second) },
+		"millis":    func(d time.Duration) int64 { return d.Milliseconds() },
+		"max1":      func(n int) int { return max(n, 1) },
 		"nonzero":   func(t time.Time) bool { return !t.IsZero() },
 		"hasPrefix": strings.HasPrefix,
 	}

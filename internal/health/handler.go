@@ -164,6 +164,7 @@ type CheckResult struct {
 	Name  string `json:"name"`
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+	Note  string `json:"note,omitempty"` // Check.Note's answer
 }
 
 // Ready runs every check at once, each bounded by ctx and CheckTimeout.
@@ -203,6 +204,9 @@ func (h *Handler) Ready(ctx context.Context) Report {
 			res.Error = fmt.Sprintf("no answer within %s", h.timeout)
 		case errs[i] != nil:
 			res.Error = errs[i].Error()
+		}
+		if c.Note != nil {
+			res.Note = c.Note()
 		}
 		if !res.OK {
 			rep.Status = "not_ready"

@@ -1,7 +1,7 @@
 // Package status reports what a pathupdate deployment is doing now: its
 // streams, the live workers and the partitions each holds, the backlog and
-// unacked messages per partition, and the dead letters by reason and
-// errcode. It is what `pathupdate status` prints.
+// unacked messages per partition, the dead letters by reason and
+// errcode, and whether an operator paused delivery. It is what `pathupdate status` prints.
 //
 // It only reads: it must never create, change or delete anything in
 // JetStream.
@@ -19,6 +19,7 @@ import (
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/worker"
 )
 
@@ -41,6 +42,9 @@ type Report struct {
 	// Quota is WeChat's quota of logistics.updatePath as last read (nil
 	// before any worker read it).
 	Quota *QuotaReport `json:"wechat_quota,omitempty"`
+	// Pause is an operator's pause of delivery (`pathupdate pause`), with
+	// what each consumer says of it.
+	Pause pause.State `json:"pause"`
 }
 
 // HistoryReport is the history stream's size and reach.
@@ -134,6 +138,9 @@ func GatherWith(ctx context.Context, js jetstream.JetStream, consumerPrefix stri
 			}
 		}
 		r.Partitions = append(r.Partitions, pr)
+	}
+	if r.Pause, err = pause.Read(ctx, js, pause.Target{Consumer: consumerPrefix, Partitions: n}); err != nil {
+		return r, fmt.Errorf("status: %w", err)
 	}
 	if r.Unpartitioned, err = unpartitioned(ctx, js); err != nil {
 		return r, err

@@ -2,10 +2,10 @@
 // works without this file.
 (function () {
   "use strict";
-  // The overview reloads its content in place every data-reload seconds
+  // The overview reloads its content in place every data-reload-ms
   // (no flicker, no lost scroll position), and not while a form on it has
   // focus (an operator typing a pause time).
-  var every = Number(document.body.dataset.reload || 0);
+  var every = Number(document.body.dataset.reloadMs || 0);
   if (every > 0) {
     setInterval(function () {
       var active = document.activeElement;
@@ -22,7 +22,7 @@
           if (foot) { document.querySelector("footer").replaceWith(foot); }
         })
         .catch(function () { /* the next tick tries again */ });
-    }, every * 1000);
+    }, every);
   }
   // "Select all" ticks every box of the page's selection form.
   var all = document.getElementById("select-all");
