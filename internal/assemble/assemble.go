@@ -77,10 +77,14 @@ func (s Settings) Validate() error {
 		// Tokens makes; an API base that is Tokens' too was checked there
 		// and is reported once.
 		c := s.Client
+		none := s.Tokens.Kind == pathupdate.TokenSourceNone
 		if c.Tokens == nil {
 			c.Tokens = pathupdate.NewStaticTokenSource("")
+			if none {
+				c.Tokens = pathupdate.NewNoTokenSource()
+			}
 		}
-		if c.APIBase == s.Tokens.APIBase {
+		if c.APIBase == s.Tokens.APIBase && !none { // none checks no API base of its own
 			c.APIBase = pathupdate.DefaultAPIBase
 		}
 		errs.Nest("Client", c.Validate())
