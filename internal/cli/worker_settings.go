@@ -52,10 +52,14 @@ func workerSettings(cmd *cli.Command, base assemble.Settings) (assemble.Settings
 	return s, err
 }
 
-// warnUnusedCredentials warns when settings the token source does not use
-// were given (--appid, --appsecret with --token-source none): harmless, but
-// whoever set them may believe they are in use.
+// warnUnusedCredentials says, with --token-source none, that the worker
+// calls with no token, and warns about settings it then does not use
+// (--appid, --appsecret): harmless, but whoever set them may believe they
+// are in use.
 func warnUnusedCredentials(log zerolog.Logger, c pathupdate.TokenSourceConfig) {
+	if c.Kind == pathupdate.TokenSourceNone {
+		log.Info().Str("api_base", c.APIBase).Msg("calling logistics.updatePath with no access_token, through WeChat Cloud Hosting's open-interface service")
+	}
 	flags := map[string]string{"AppID": "--appid (WECHAT_APPID)", "AppSecret": "--appsecret / --appsecret-file (WECHAT_APPSECRET, WECHAT_APPSECRET_FILE)",
 		"File": "--access-token-file (WECHAT_ACCESS_TOKEN_FILE)"}
 	for _, f := range c.Unused() {
