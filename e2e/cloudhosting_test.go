@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -170,4 +174,64 @@ func readyz(t *testing.T, url string) (health.Report, bool) {
 		t.Fatalf("/readyz: %v", err)
 	}
 	return rep, resp.StatusCode == http.StatusOK
+}
+
+// TestCloudHostingDescriptor checks deploy/cloudhosting/container.config.json,
+// WeChat Cloud Hosting's deploy descriptor, as far as a machine without the
+// platform can: only the fields Cloud Hosting documents; the port it routes
+// to and probes is the one the worker's HTTP server listens on, on every
+// interface, and one the platform allows (1..61000, not 9100) and the
+// image's non-root user can bind; instances never scale to zero (a
+// consumer gets no requests to wake it); the worker calls through the
+// open-interface service; and the binary accepts the settings as they
+// stand (`worker --print-config` with exactly that environment).
+func TestCloudHostingDescriptor(t *testing.T) {
+	raw, err := os.ReadFile("../deploy/cloudhosting/container.config.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		ContainerPort       int               `json:"containerPort"`
+		DockerfilePath      string            `json:"dockerfilePath"`
+		BuildDir            string            `json:"buildDir"`
+		MinNum              int               `json:"minNum"`
+		MaxNum              int               `json:"maxNum"`
+		CPU                 float64           `json:"cpu"`
+		Mem                 float64           `json:"mem"`
+		PolicyType          string            `json:"policyType"`
+		PolicyThreshold     int               `json:"policyThreshold"`
+		EnvParams           map[string]string `json:"envParams"`
+		CustomLogs          string            `json:"customLogs"`
+		InitialDelaySeconds int               `json:"initialDelaySeconds"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		t.Fatalf("container.config.json: %v", err)
+	}
+	env := c.EnvParams
+	if want := "0.0.0.0:" + strconv.Itoa(c.ContainerPort); env["PATHUPDATE_HTTP_ADDR"] != want {
+		t.Errorf("PATHUPDATE_HTTP_ADDR %q, want %q: the platform routes to and probes containerPort", env["PATHUPDATE_HTTP_ADDR"], want)
+	}
+	if p := c.ContainerPort; p < 1024 || p > 61000 || p == 9100 {
+		t.Errorf("containerPort %d: Cloud Hosting takes 1..61000 but not 9100, and the image's non-root user binds 1024 and above", p)
+	}
+	if c.MinNum < 1 || c.MaxNum < c.MinNum {
+		t.Errorf("minNum %d, maxNum %d: keep at least one instance (at 0 the platform stops a worker after 30 min without requests)", c.MinNum, c.MaxNum)
+	}
+	if env["WECHAT_TOKEN_SOURCE"] != pathupdate.TokenSourceNone || env["WECHAT_API_BASE"] != pathupdate.OpenInterfaceAPIBase {
+		t.Errorf("envParams %v: want WECHAT_TOKEN_SOURCE none and WECHAT_API_BASE %s", env, pathupdate.OpenInterfaceAPIBase)
+	}
+	if _, err := os.Stat(filepath.Join("..", c.BuildDir, c.DockerfilePath)); err != nil {
+		t.Errorf("dockerfilePath %q in buildDir %q: %v", c.DockerfilePath, c.BuildDir, err)
+	}
+	cmd := exec.Command(binary, "worker", "--print-config")
+	cmd.Env = []string{"HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"none"`) {
+		t.Fatalf("worker --print-config with the descriptor's environment: %v\n%s", err, out)
+	}
 }
