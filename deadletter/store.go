@@ -175,7 +175,7 @@ func (s *Store) snapshot(ctx context.Context, f Filter) (snapshot, error) {
 		n = info.State.Subjects[f.subject()]
 	}
 	snap := snapshot{stream: st, last: info.State.LastSeq, onSubject: n}
-	snap.empty = n == 0 || f.FromSeq > snap.last ||
+	snap.empty = n == 0 || f.startSeq() > snap.last ||
 		!f.Since.IsZero() && info.State.LastTime.Before(f.Since.Add(-SinceSlack))
 	return snap, nil
 }
@@ -195,8 +195,8 @@ func (s *Store) scan(ctx context.Context, snap snapshot, f Filter, headersOnly b
 		InactiveThreshold: time.Minute,
 	}
 	switch {
-	case f.FromSeq > 0:
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.FromSeq
+	case f.startSeq() > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.startSeq()
 	case !f.Since.IsZero():
 		start := f.Since.Add(-SinceSlack)
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start

@@ -69,6 +69,12 @@ const OpenInterfaceGrace = 2 * time.Minute
 // not WeChat, so nothing was delivered.
 var ErrGatewayAnswer = errors.New("answer is a gateway's error_type, not WeChat's")
 
+// ErrQuotaNeedsToken is APIQuota's error on a client with no token source:
+// WeChat offers getApiQuota to no cloud call, the open-interface service
+// included, so the quota is not known there (the breaker still pauses on
+// 45009 and 45011).
+var ErrQuotaNeedsToken = errors.New("getApiQuota needs an access_token: it is not callable through WeChat Cloud Hosting's open-interface service")
+
 // updatePathWhitelistEntry is what a team adds to the open-interface
 // service's whitelist: the path below api.weixin.qq.com, without query.
 const updatePathWhitelistEntry = updatePathPath

@@ -2,6 +2,7 @@ package pathupdate_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -200,4 +201,17 @@ type queryRecorder struct {
 func (q queryRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	*q.queries = append(*q.queries, r.URL.RawQuery)
 	return q.base.RoundTrip(r)
+}
+
+// TestOpenInterfaceHasNoQuota: getApiQuota is not callable without a token,
+// so a client with none says so without calling.
+func TestOpenInterfaceHasNoQuota(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sandbox.Config{OpenInterface: true})
+	if _, err := e.openClient().APIQuota(context.Background()); !errors.Is(err, pathupdate.ErrQuotaNeedsToken) {
+		t.Fatalf("APIQuota: %v, want ErrQuotaNeedsToken", err)
+	}
+	if st := e.srv.Stats(); st.UpdateCalls != 0 {
+		t.Fatalf("stats %+v: no call expected", st)
+	}
 }

@@ -215,5 +215,6 @@ func (s *Sandbox) Reset() {
 	r.gen++
 	r.init()
 	r.mu.Unlock()
+	s.NextDay() // the daily quota starts again too
 	s.log.Info().Msg("sandbox: record reset")
 }

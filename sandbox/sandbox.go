@@ -142,8 +142,9 @@ type Sandbox struct {
 	faults Faults
 	dice   *mrand.Rand
 	quota  minuteQuota
+	limits quotaCounters // the daily quota and the second's calls (quota.go)
 
-	oi openInterfaceState // the open-interface service's answer on demand
+	oi openInterfaceState // the open-interface service's answer on demand (own lock)
 }
 
 // New returns a Sandbox for cfg (defaults filled in), or an error naming
@@ -192,6 +193,7 @@ func (s *Sandbox) routes() {
 	}
 	m.HandleFunc(InvokeCloudFunctionPath, s.handleInvokeCloudFunction)
 	s.adminRoutes(m)
+	s.quotaRoutes(m)
 	s.openInterfaceRoutes(m)
 	s.mux = m
 }
@@ -242,6 +244,8 @@ var errmsgs = map[int]string{
 	ErrcodeMinuteQuota:       "api minute-quota reach limit  mustslower  retry next minute",
 	ErrcodeDataFormat:        "data format error",
 	ErrcodeIncorrectToken:    "incorrect token",
+	ErrcodeQuotaBadPath:      "invalid cgi_path, must start with / and carry no host",
+	ErrcodeQuotaPathNotFound: "cgi_path not found, please check",
 
 	ErrcodeInvokeSystemError:   "system error",
 	ErrcodeMissingParameter:    "missing parameter",

@@ -50,6 +50,16 @@ type Config struct {
 	// ShutdownTimeout is how long Stop lets API calls in progress finish
 	// before it cancels them. Default ShutdownTimeoutDefault.
 	ShutdownTimeout time.Duration
+	// RateLimit is how many calls per second to logistics.updatePath the
+	// whole deployment makes at most; each worker takes its share from
+	// the live members (rate.go). 0, the default, is no limit.
+	RateLimit float64
+	// RateLimitAuto makes RateLimit follow the rate_limit getApiQuota
+	// reports (none while it reports none). Default false.
+	RateLimitAuto bool
+	// QuotaInterval is how often the one worker that watches WeChat's
+	// quota asks getApiQuota (quota.go). Default QuotaIntervalDefault.
+	QuotaInterval time.Duration
 	// Retry decides what to do with each outcome. Default retry.Policy{}.WithDefaults().
 	Retry retry.Policy
 	// Breaker pauses delivery as a whole when the API fails for everything.
@@ -93,6 +103,9 @@ func (c Config) WithDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = ShutdownTimeoutDefault
 	}
+	if c.QuotaInterval == 0 {
+		c.QuotaInterval = QuotaIntervalDefault
+	}
 	c.Retry = c.Retry.WithDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
@@ -135,6 +148,12 @@ func (c Config) Validate() error {
 		if d.v < time.Second {
 			errs.Add(d.field, "%s is too short: use at least 1s (default %s)", d.v, d.deflt)
 		}
+	}
+	if p := rateLimitProblem(c.RateLimit); p != "" {
+		errs.Add("RateLimit", "%s (default 0)", p)
+	}
+	if c.QuotaInterval < time.Second {
+		errs.Add("QuotaInterval", "%s is too short: use at least 1s (default %s)", c.QuotaInterval, QuotaIntervalDefault)
 	}
 	if c.ShutdownTimeout < 0 {
 		errs.Add("ShutdownTimeout", "%s: must not be negative (default %s)", c.ShutdownTimeout, ShutdownTimeoutDefault)

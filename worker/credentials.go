@@ -115,9 +115,12 @@ type Health struct {
 func (w *Worker) Health() Health {
 	h := Health{Breaker: w.breaker.State()}
 	err := w.Credentials()
+	quota := w.QuotaPaused()
 	switch {
 	case err != nil:
 		h.Why = err.Error()
+	case quota != nil:
+		h.Why = quota.Error()
 	case h.Breaker != retry.Closed:
 		h.Why = "circuit breaker " + h.Breaker.String() + ": the WeChat API fails for every event (" + w.breaker.Why() + ")"
 	}

@@ -13,6 +13,8 @@
 //	  -> gate.watch until no other worker holds the partition's messages
 //	  -> partition.runLane: one goroutine per lane with work, head first
 //	  -> partition.settle (settle.go): decode -> Deliverer.UpdatePath -> Outcome
+//	       each call waits first while WeChat's daily quota is spent
+//	       (quota.go) and for this worker's share of the rate limit (rate.go)
 //	       -> package retry decides what the outcome means;
 //	          settle only carries it out:
 //	  -> Ack | retry after a delay | wait for the breaker | dead letter, then Ack

@@ -47,7 +47,7 @@ func (p *partition) settle(h *held) error {
 		if err != nil {
 			return err
 		}
-		in.Outcome, in.Verdict = o, w.breaker.Record(o)
+		in.Outcome, in.Verdict = o, w.recordOutcome(o)
 		d := w.cfg.Retry.Decide(in)
 		in.Mark = in.Verdict.Worked
 		if d.Spent {
@@ -83,6 +83,11 @@ func (p *partition) decode(h *held) (pathupdate.Event, error) {
 // released first.
 func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, error) {
 	w := p.w
+	// A spent daily quota and the rate limit hold the call back before
+	// the breaker does; neither wait is an attempt.
+	if !w.waitQuota(p.softCtx) || !w.waitRate(p.softCtx) {
+		return pathupdate.Outcome{}, errStopping
+	}
 	if err := w.breaker.Wait(p.softCtx); err != nil {
 		return pathupdate.Outcome{}, errStopping
 	}

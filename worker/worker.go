@@ -52,6 +52,8 @@ type Worker struct {
 	sem        chan struct{} // bounds API calls in progress
 	partitions int
 	members    *membership
+	rate       *rateShare  // this worker's share of Config.RateLimit (rate.go)
+	quota      *quotaState // WeChat's quota, watched and obeyed (quota.go)
 
 	mu      sync.Mutex
 	started bool
@@ -96,6 +98,8 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		log:      cfg.Logger.With().Str("component", "worker").Str("member", cfg.MemberID).Logger(),
 		sem:      make(chan struct{}, cfg.Concurrency),
 		parts:    make(map[int]*partition),
+		rate:     newRateShare(cfg.RateLimit),
+		quota:    newQuotaState(),
 		loopDone: make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
@@ -167,6 +171,7 @@ func (w *Worker) Start(ctx context.Context) error {
 				return err
 			}
 			m.health = w.Health
+			m.totals = w.totals
 			w.members = m
 		}
 		if err := w.members.beat(ctx, nil, 0, w.cfg.Now()); err != nil {
@@ -177,6 +182,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	if err := w.untilDone(ctx, "unpartitioned messages", w.startUnpartitioned); err != nil {
+		return err
+	}
+	if err := w.untilDone(ctx, "quota bucket", func(ctx context.Context) error { return w.startQuota(ctx, replicas) }); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -281,6 +289,7 @@ func (w *Worker) rebalance(ctx context.Context) error {
 		ids = append(ids, w.cfg.MemberID)
 		slices.Sort(ids)
 	}
+	w.membersSeen(ids)
 	want := assignment(ids, w.partitions, w.cfg.MemberID)
 
 	w.mu.Lock()
@@ -340,6 +349,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.mu.Unlock()
 		w.stopLoop()
 		w.probing.Wait()
+		w.quota.done.Wait()
 		if looping {
 			select {
 			case <-w.loopDone:

@@ -299,7 +299,7 @@ func TestNATSUserPassword(t *testing.T) {
 		s := startServer(t, natsserver.RandomPort, t.TempDir(), func(o *server.Options) {
 			o.Users = []*server.User{{Username: "admin", Password: "admin-pass"}, {Username: "least", Password: "least-pass",
 				Permissions: &server.Permissions{
-					Publish:   &server.SubjectPermission{Allow: []string{"logistics.>", "$JS.API.>", "$JS.ACK.>", "$KV.pathupdate_workers.>"}},
+					Publish:   &server.SubjectPermission{Allow: []string{"logistics.>", "$JS.API.>", "$JS.ACK.>", "$KV.pathupdate_workers.>", "$KV.pathupdate_quota.>"}},
 					Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 				}}}
 		})

@@ -52,6 +52,7 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			gatewayCommand(),
 			deadletterCommand(),
 			statusCommand(),
+			consoleCommand(),
 			traceCommand(),
 		},
 	}

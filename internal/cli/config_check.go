@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/pathupdate/pathupdate/worker"
 )
 
 // Setting checks: every value a command would otherwise take silently is
@@ -131,8 +133,18 @@ func cliRules() []settingRule {
 		{"tlskey", readableFile},
 		{"appsecret", notBoth("appsecret-file")},
 		{"gateway-token", notBoth("gateway-token-file")},
+		{"console-token", notBoth("console-token-file")},
 		{"start-timeout", durationAtLeast(time.Second)},
+		{"rate-limit", rateLimitSetting},
 	}
+}
+
+// rateLimitSetting is worker.ParseRateLimit's verdict on --rate-limit.
+func rateLimitSetting(cmd *cli.Command, name string) string {
+	if _, _, err := worker.ParseRateLimit(cmd.String(name)); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 func oneOf(allowed ...string) func(*cli.Command, string) string {

@@ -18,7 +18,7 @@ func sandboxCommand() *cli.Command {
 		Usage: "run a local stand-in for the WeChat API (tokens, orders, fault injection)",
 		Description: "Point workers at it with --api-base http://ADDR --appid " + sandbox.DefaultAppID + " --appsecret " + sandbox.DefaultAppSecret + ".\n" +
 			"With --open-interface it plays WeChat Cloud Hosting's open-interface service instead: point workers at it with --api-base http://ADDR --token-source none.\n" +
-			"Admin endpoints: /sandbox/orders, /sandbox/faults, /sandbox/received, /sandbox/stats, /sandbox/revoke-tokens, /sandbox/reset, /sandbox/open-interface.",
+			"Admin endpoints: /sandbox/orders, /sandbox/faults, /sandbox/received, /sandbox/stats, /sandbox/revoke-tokens, /sandbox/reset, /sandbox/next-day, /sandbox/open-interface.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8086", Usage: "listen address", Sources: cli.EnvVars("PATHUPDATE_SANDBOX_ADDR")},
 			&cli.StringFlag{Name: "appid", Value: sandbox.DefaultAppID, Usage: "AppID it accepts"},
@@ -29,6 +29,8 @@ func sandboxCommand() *cli.Command {
 			&cli.FloatFlag{Name: "http-5xx-rate", Usage: "share of path/update calls answered HTTP 5xx"},
 			&cli.DurationFlag{Name: "latency", Usage: "added to every path/update answer"},
 			&cli.IntFlag{Name: "minute-quota", Usage: "path/update calls per minute before 45011 (0: unlimited)"},
+			&cli.IntFlag{Name: "second-quota", Usage: "path/update calls per second before 45011 (0: unlimited)"},
+			&cli.IntFlag{Name: "daily-quota", Usage: "path/update calls per day before 45009, until POST /sandbox/next-day or /sandbox/reset (0: unlimited)"},
 			&cli.DurationFlag{Name: "token-ttl", Value: 2 * time.Hour, Usage: "lifetime of issued access tokens"},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of the fault dice (0: from the clock)"},
 			&cli.BoolFlag{Name: "open-interface", Usage: "play WeChat Cloud Hosting's open-interface service: calls without access_token (workers: --token-source none); PUT /sandbox/open-interface sets its answer (41001, 85107, 85112, 85113, 48001, 502)", Sources: cli.EnvVars("PATHUPDATE_SANDBOX_OPEN_INTERFACE")},
@@ -50,6 +52,8 @@ func runSandbox(ctx context.Context, cmd *cli.Command) error {
 			HTTP5xxRate:     cmd.Float("http-5xx-rate"),
 			Latency:         sandbox.Duration(cmd.Duration("latency")),
 			MinuteQuota:     cmd.Int("minute-quota"),
+			SecondQuota:     cmd.Int("second-quota"),
+			DailyQuota:      cmd.Int("daily-quota"),
 		},
 	}
 	if f := cmd.String("orders-file"); f != "" {

@@ -69,6 +69,11 @@ var examples = map[string][]string{
 	"pathupdate deadletter purge": {
 		"pathupdate deadletter purge --reason invalid_event --yes",
 	},
+	"pathupdate console": {
+		"NATS_URL=nats://n1:4222 pathupdate console                      # http://127.0.0.1:8090, no login on loopback",
+		"PATHUPDATE_CONSOLE_TOKEN_FILE=/run/secrets/console-token pathupdate console --console-addr 0.0.0.0:8090",
+		"pathupdate console --console-read-only --console-addr 127.0.0.1:8091",
+	},
 	"pathupdate status": {
 		"pathupdate status",
 		"NATS_URL=nats://n1:4222 pathupdate status --json",

@@ -28,7 +28,7 @@ func workerCommand() *cli.Command {
 		Usage: "consume trace events and deliver them to WeChat, in order per waybill",
 		Description: "With no --nats-url it starts an embedded JetStream server on 127.0.0.1:4222 storing under --data-dir.\n" +
 			"With no WeChat credentials it refuses to start, unless --sandbox runs the sandbox in-process.",
-		Flags: append(append(append(wechatFlags(), streamFlags()...), gatewayFlags("")...),
+		Flags: append(append(append(append(wechatFlags(), streamFlags()...), gatewayFlags("")...), consoleFlags("")...),
 			&cli.StringFlag{Name: "data-dir", Value: "./data", Usage: "store of the embedded JetStream server", Sources: cli.EnvVars("PATHUPDATE_DATA_DIR")},
 			&cli.IntFlag{Name: "embedded-port", Value: 4222, Usage: "port of the embedded JetStream server (127.0.0.1)", Sources: cli.EnvVars("PATHUPDATE_EMBEDDED_PORT")},
 			&cli.BoolFlag{Name: "sandbox", Usage: "deliver to an in-process WeChat sandbox that accepts any waybill (for trying things out)"},
@@ -44,6 +44,8 @@ func workerCommand() *cli.Command {
 			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
 			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
 			&cli.IntFlag{Name: "retry-attempts", Value: retry.MaxAttemptsDefault, Usage: "attempts of one event failing on its own before retries_exhausted", Sources: cli.EnvVars("PATHUPDATE_RETRY_ATTEMPTS")},
+			&cli.StringFlag{Name: "rate-limit", Value: "0", Usage: "calls per second to logistics.updatePath for the whole deployment, shared by the live workers: 0 for none, a number, or auto (WeChat's reported rate_limit)", Sources: cli.EnvVars("PATHUPDATE_RATE_LIMIT")},
+			&cli.DurationFlag{Name: "quota-interval", Value: worker.QuotaIntervalDefault, Usage: "how often one worker asks WeChat's getApiQuota for the day's quota (and at once on a 45009)", Sources: cli.EnvVars("PATHUPDATE_QUOTA_INTERVAL")},
 			printConfigFlag(),
 		),
 		Action: runWorker,
@@ -232,6 +234,13 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		}
 		defer stopGateway(gw, log)
 	}
+	if runsConsole(cmd) {
+		con, err := startConsole(ctx, cmd, log, js)
+		if err != nil {
+			return err
+		}
+		defer stopConsole(con, log)
+	}
 	w, err := assemble.Worker(js, ws)
 	if err != nil {
 		return err
@@ -239,6 +248,9 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
 	if hs != nil {
 		if err := hs.Handler().AddCheck(health.BreakerClosed(w.BreakerState)); err != nil {
+			return err
+		}
+		if err := hs.Handler().AddCheck(health.DailyQuota(w.QuotaPaused)); err != nil {
 			return err
 		}
 		if err := hs.Handler().AddCheck(health.Credentials(w.Credentials)); err != nil {

@@ -81,6 +81,11 @@ func workerConfig(cmd *cli.Command, base worker.Config) worker.Config {
 	take(cmd, "retry-initial", &c.Retry.InitialInterval, cmd.Duration)
 	take(cmd, "retry-max", &c.Retry.MaxInterval, cmd.Duration)
 	take(cmd, "retry-attempts", &c.Retry.MaxAttempts, cmd.Int)
+	take(cmd, "quota-interval", &c.QuotaInterval, cmd.Duration)
+	if hasFlag(cmd, "rate-limit") {
+		// A value ParseRateLimit refuses was refused by checkSettings.
+		c.RateLimit, c.RateLimitAuto, _ = worker.ParseRateLimit(cmd.String("rate-limit"))
+	}
 	return c
 }
 

@@ -93,6 +93,7 @@ type Metrics struct {
 	breakerTransitions *prometheus.CounterVec
 	tokenFetches       *prometheus.CounterVec
 	historyRecords     *prometheus.CounterVec
+	quota              quotaMetrics // quota.go
 
 	load atomic.Pointer[func() (held, lanes int)]
 }
@@ -150,6 +151,7 @@ func New(cfg Config) (*Metrics, error) {
 			Help: "Delivery history records by result: written, or dropped (buffer full, history stream unavailable or full; delivery went on).",
 		}, []string{"result"}),
 	}
+	m.quota = newQuotaMetrics()
 	// Series an alert or a rate() must see from the start, not from their
 	// first increment: increase() misses the step from absent to 1.
 	m.events.WithLabelValues("delivered", "")
@@ -167,6 +169,7 @@ func New(cfg Config) (*Metrics, error) {
 		m.breakerState, m.breakerTransitions, m.tokenFetches, m.historyRecords,
 		newLoadCollector(&m.load),
 	}
+	cs = append(cs, m.quota.collectors()...)
 	if cfg.ConsumerLag != nil {
 		cs = append(cs, newLagCollector(cfg.ConsumerLag, cfg.LagTimeout, cfg.Logger))
 	}

@@ -38,6 +38,9 @@ type Report struct {
 	// History is the delivery history stream; nil when it does not exist
 	// (history off, or no worker of this version has started).
 	History *HistoryReport `json:"history_stream,omitempty"`
+	// Quota is WeChat's quota of logistics.updatePath as last read (nil
+	// before any worker read it).
+	Quota *QuotaReport `json:"wechat_quota,omitempty"`
 }
 
 // HistoryReport is the history stream's size and reach.
@@ -77,6 +80,19 @@ type DeadLetterCounts struct {
 // Gather reads the report. consumerPrefix is the workers' Config.Consumer
 // (worker.ConsumerDefault unless changed).
 func Gather(ctx context.Context, js jetstream.JetStream, consumerPrefix string) (Report, error) {
+	return GatherWith(ctx, js, consumerPrefix, Options{})
+}
+
+// Options change where Gather takes parts of the report from.
+type Options struct {
+	// DeadLetters, when set, gives the dead-letter counts instead of a
+	// read of the whole dead-letter stream's headers (the console answers
+	// them from its deadletter.Index, which it keeps up to date anyway).
+	DeadLetters func(context.Context) (deadletter.Stats, error)
+}
+
+// GatherWith is Gather with opts.
+func GatherWith(ctx context.Context, js jetstream.JetStream, consumerPrefix string, opts Options) (Report, error) {
 	r := Report{At: time.Now().UTC()}
 	var err error
 	if r.Trace, err = streamReport(ctx, js, pathupdate.TraceStream); err != nil {
@@ -125,11 +141,17 @@ func Gather(ctx context.Context, js jetstream.JetStream, consumerPrefix string) 
 	if r.History, err = historyReport(ctx, js); err != nil {
 		return r, err
 	}
-	store, err := deadletter.NewStore(js, deadletter.StoreConfig{})
-	if err != nil {
+	if r.Quota, err = quotaReport(ctx, js); err != nil {
 		return r, err
 	}
-	st, err := store.Stats(ctx, deadletter.Filter{})
+	if opts.DeadLetters == nil {
+		store, err := deadletter.NewStore(js, deadletter.StoreConfig{})
+		if err != nil {
+			return r, err
+		}
+		opts.DeadLetters = func(ctx context.Context) (deadletter.Stats, error) { return store.Stats(ctx, deadletter.Filter{}) }
+	}
+	st, err := opts.DeadLetters(ctx)
 	if err != nil {
 		return r, fmt.Errorf("status: dead letters: %w", err)
 	}

@@ -76,6 +76,7 @@ func (r Report) Write(out io.Writer) error {
 		fmt.Fprintf(out, "History: %d records since %s; kept %s\n", r.History.Messages,
 			r.History.Oldest.UTC().Format(time.RFC3339), ageText(r.History.MaxAge))
 	}
+	writeQuota(out, r.Quota, r.At)
 	if r.Unpartitioned > 0 {
 		_, err = fmt.Fprintf(out, "Unpartitioned: %d %s published to a wildcard subject (logistics.trace.* or logistics.trace.>): no partition delivers %s; a running worker dead-letters %s as invalid_event\n",
 			r.Unpartitioned, plural(r.Unpartitioned, "message", "messages"), plural(r.Unpartitioned, "it", "them"), plural(r.Unpartitioned, "it", "them"))
