@@ -88,6 +88,10 @@ func (s Settings) Validate() error {
 			c.APIBase = pathupdate.DefaultAPIBase
 		}
 		errs.Nest("Client", c.Validate())
+		if none && s.Worker.RateLimitAuto {
+			// Named as RateLimit: one setting (--rate-limit auto) sets RateLimitAuto.
+			errs.Add("Worker.RateLimit", "auto follows getApiQuota's rate_limit, which needs an access_token: with no token source (Cloud Hosting's open-interface service) give calls per second, or 0")
+		}
 	}
 	errs.Nest("Worker", s.Worker.Validate())
 	return errs.Err()

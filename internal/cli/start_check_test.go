@@ -59,6 +59,8 @@ func TestPrintConfigExitsAsAStartWould(t *testing.T) {
 			[]string{"--transport (WECHAT_TRANSPORT): cloudcall needs an access_token"}},
 		{"worker: no token, open-interface service", []string{"worker", "--token-source", "none", "--api-base", "http://api.weixin.qq.com"}, nil},
 		{"worker: no token, sandbox", []string{"worker", "--token-source", "none", "--sandbox"}, nil},
+		{"worker: no token, automatic rate limit", []string{"worker", "--token-source", "none", "--sandbox", "--rate-limit", "auto"},
+			[]string{"--rate-limit (PATHUPDATE_RATE_LIMIT): auto follows getApiQuota's rate_limit, which needs an access_token"}},
 		{"worker: with its gateway", []string{"worker", "--sandbox", "--gateway-addr", "127.0.0.1:0", "--gateway-token-file", token}, nil},
 		{"gateway: no token", []string{"gateway"}, []string{"--gateway-token (PATHUPDATE_GATEWAY_TOKEN) or --gateway-token-file"}},
 		{"gateway: short token", []string{"gateway", "--gateway-token", "short"}, []string{"--gateway-token (PATHUPDATE_GATEWAY_TOKEN): 5 characters"}},
