@@ -84,9 +84,13 @@ func NextQuotaReset(t time.Time) time.Time {
 // transport (WeChat offers getApiQuota to no cloud function). A refused
 // access_token is invalidated and the call made once more. The error is a
 // *QuotaError when WeChat answered with an errcode, a *TokenError when no
-// access_token could be had, else a transport error; none carries the
+// access_token could be had, ErrQuotaNeedsToken with no token source
+// (openinterface.go), else a transport error; none carries the
 // access_token.
 func (c *Client) APIQuota(ctx context.Context) (Quota, error) {
+	if c.oi != nil {
+		return Quota{}, ErrQuotaNeedsToken
+	}
 	q, tok, err := c.askQuota(ctx)
 	var qe *QuotaError
 	if errors.As(err, &qe) && Classify(qe.ErrCode) == TokenInvalid && tok != "" {

@@ -64,6 +64,10 @@ type Config struct {
 	// Base not enabled for the app) to every call with a valid
 	// access_token. Default false.
 	CloudBaseDisabled bool
+	// OpenInterface makes path/update play WeChat Cloud Hosting's
+	// open-interface service: calls without access_token are taken, calls
+	// with one refused (openinterface.go). Default false.
+	OpenInterface bool
 	// Seed seeds the fault dice so a run can be repeated; 0 means
 	// time-based.
 	Seed int64
@@ -139,6 +143,8 @@ type Sandbox struct {
 	dice   *mrand.Rand
 	quota  minuteQuota
 	limits quotaCounters // the daily quota and the second's calls (quota.go)
+
+	oi openInterfaceState // the open-interface service's answer on demand (own lock)
 }
 
 // New returns a Sandbox for cfg (defaults filled in), or an error naming
@@ -180,10 +186,15 @@ func (s *Sandbox) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("/cgi-bin/token", s.handleClassicToken)
 	m.HandleFunc("/cgi-bin/stable_token", s.handleStableToken)
-	m.HandleFunc(PathUpdatePath, s.handlePathUpdate)
+	if s.cfg.OpenInterface {
+		m.HandleFunc(PathUpdatePath, s.handleOpenInterfacePathUpdate)
+	} else {
+		m.HandleFunc(PathUpdatePath, s.handlePathUpdate)
+	}
 	m.HandleFunc(InvokeCloudFunctionPath, s.handleInvokeCloudFunction)
 	s.adminRoutes(m)
 	s.quotaRoutes(m)
+	s.openInterfaceRoutes(m)
 	s.mux = m
 }
 

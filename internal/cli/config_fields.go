@@ -97,7 +97,7 @@ func packageChecks(cmd *cli.Command) []error {
 		errs = append(errs, err)
 	}
 	add("", s.Validate())
-	if hasFlag(cmd, "appid") && s.Tokens.Kind != pathupdate.TokenSourceFile && s.Tokens.AppID == "" && s.Tokens.AppSecret == "" {
+	if hasFlag(cmd, "appid") && s.Tokens.Kind != pathupdate.TokenSourceFile && s.Tokens.Kind != pathupdate.TokenSourceNone && s.Tokens.AppID == "" && s.Tokens.AppSecret == "" {
 		errs = append(errs, errNoCredentials)
 	}
 	if hasFlag(cmd, "replicas") {

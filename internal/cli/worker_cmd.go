@@ -54,11 +54,11 @@ func workerCommand() *cli.Command {
 
 func wechatFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "api-base", Value: pathupdate.DefaultAPIBase, Usage: "WeChat API base URL", Sources: cli.EnvVars("WECHAT_API_BASE")},
+		&cli.StringFlag{Name: "api-base", Value: pathupdate.DefaultAPIBase, Usage: "WeChat API base URL (in WeChat Cloud Hosting with --token-source none: " + pathupdate.OpenInterfaceAPIBase + ", plain http, which its open-interface service takes)", Sources: cli.EnvVars("WECHAT_API_BASE")},
 		&cli.StringFlag{Name: "appid", Usage: "WeChat AppID", Sources: cli.EnvVars("WECHAT_APPID")},
 		&cli.StringFlag{Name: "appsecret", Usage: "WeChat AppSecret (never logged)", Sources: cli.EnvVars("WECHAT_APPSECRET")},
 		&cli.StringFlag{Name: "appsecret-file", Usage: "file holding the AppSecret", Sources: cli.EnvVars("WECHAT_APPSECRET_FILE")},
-		&cli.StringFlag{Name: "token-source", Value: "stable", Usage: "access_token source: stable (safe for many workers), classic, or file", Sources: cli.EnvVars("WECHAT_TOKEN_SOURCE")},
+		&cli.StringFlag{Name: "token-source", Value: "stable", Usage: "access_token source: stable (safe for many workers), classic, file, or none (WeChat Cloud Hosting's open-interface service: no token, no AppID or AppSecret; with --api-base " + pathupdate.OpenInterfaceAPIBase + ")", Sources: cli.EnvVars("WECHAT_TOKEN_SOURCE")},
 		&cli.StringFlag{Name: "access-token-file", Usage: "with --token-source file: file a central token service keeps current", Sources: cli.EnvVars("WECHAT_ACCESS_TOKEN_FILE")},
 		&cli.StringFlag{Name: "transport", Value: pathupdate.TransportHTTPS, Usage: "how events reach logistics.updatePath: https (the API itself) or cloudcall (through a Cloud Base function)", Sources: cli.EnvVars("WECHAT_TRANSPORT")},
 		&cli.StringFlag{Name: "cloud-env", Usage: "with --transport cloudcall: the Cloud Base environment id", Sources: cli.EnvVars("WECHAT_CLOUD_ENV")},
@@ -125,7 +125,7 @@ func useSandbox(cmd *cli.Command, log zerolog.Logger, s *assemble.Settings) func
 	if !cmd.Bool("sandbox") {
 		return func() {}
 	}
-	sbcfg := sandbox.Config{AcceptAnyWaybill: true}
+	sbcfg := sandbox.Config{AcceptAnyWaybill: true, OpenInterface: s.Tokens.Kind == pathupdate.TokenSourceNone}
 	if s.Client.Transport == pathupdate.TransportCloudCall { // the sandbox accepts whatever env and function were asked for
 		sbcfg.CloudEnv, sbcfg.CloudFunction = s.Client.CloudEnv, s.Client.CloudFunction
 	}
@@ -155,6 +155,7 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		return err
 	}
 	ws.Logger = log
+	warnUnusedCredentials(log, ws.Tokens)
 	ws.Worker.MemberID = worker.NewMemberID()
 	ws.UserAgent = "pathupdate-worker/" + ws.Worker.MemberID
 	wcfg := ws.Worker.WithDefaults()

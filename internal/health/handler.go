@@ -124,6 +124,10 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}))
 	h.mux.Handle("GET "+PathMetrics, metrics)
 	h.mux.HandleFunc("GET "+PathHealthz, serveHealthz)
+	// A platform that probes the port at its root (WeChat Cloud Hosting
+	// documents a start-up probe of the container port, not its path)
+	// gets the liveness answer rather than a 404 that restarts the worker.
+	h.mux.HandleFunc("GET /{$}", serveHealthz)
 	h.mux.HandleFunc("GET "+PathReadyz, h.serveReadyz)
 	return h, nil
 }
