@@ -229,9 +229,9 @@ func TestKubernetesCheckFails(t *testing.T) {
 		t.Fatalf("the unchanged example has problems: %v", p)
 	}
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(m manifests)
-		want  string
+		want   string
 	}{
 		{"unknown environment variable", func(m manifests) {
 			c := &m.deployments["pathupdate-worker"].Spec.Template.Spec.Containers[0]
