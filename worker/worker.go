@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -52,6 +53,7 @@ type Worker struct {
 	sem        chan struct{} // bounds API calls in progress
 	partitions int
 	members    *membership
+	tracer     trace.Tracer // nil: tracing off (tracing.go)
 
 	mu      sync.Mutex
 	started bool
@@ -98,6 +100,7 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		parts:    make(map[int]*partition),
 		loopDone: make(chan struct{}),
 		stopped:  make(chan struct{}),
+		tracer:   pathupdate.TracerOf(cfg.TracerProvider),
 	}
 	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil

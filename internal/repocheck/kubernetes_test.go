@@ -230,7 +230,7 @@ func TestKubernetesCheckFails(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		break_ func(m manifests)
+		mutate func(m manifests)
 		want   string
 	}{
 		{"unknown environment variable", func(m manifests) {
@@ -257,7 +257,7 @@ func TestKubernetesCheckFails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		m := decodeManifests(t, kustomizeBuild(t, "overlays/example", nil))
-		tt.break_(m)
+		tt.mutate(m)
 		problems := strings.Join(checkManifests(m, values), "\n")
 		if !strings.Contains(problems, tt.want) {
 			t.Errorf("%s: problems %q lack %q", tt.name, problems, tt.want)
