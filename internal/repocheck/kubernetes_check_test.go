@@ -29,7 +29,8 @@ import (
 )
 
 // runtimeEnv are environment variables the Go runtime reads, not
-// pathupdate: allowed in a container next to the settings.
+// pathupdate: allowed in a container next to the settings, as are the
+// OpenTelemetry SDK's OTEL_* (docs/contract.md, Tracing).
 var runtimeEnv = []string{"GOMEMLIMIT", "GOMAXPROCS", "GOGC"}
 
 // Margins the grace periods must leave. The worker: after
@@ -225,7 +226,7 @@ func checkContainer(deployment string, pod *corev1.PodSpec, spec *corev1.Contain
 	}
 	c.command = spec.Args[0]
 	for _, e := range spec.Env {
-		if slices.Contains(runtimeEnv, e.Name) {
+		if slices.Contains(runtimeEnv, e.Name) || strings.HasPrefix(e.Name, "OTEL_") {
 			continue
 		}
 		flag, ok := c.settings.envs[e.Name]
