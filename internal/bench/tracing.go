@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,8 +10,6 @@ import (
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
-	"github.com/pathupdate/pathupdate/internal/bench/traffic"
 )
 
 // runTracingDrain is scenario 11: scenario 2's drain (instant API) with
@@ -21,28 +18,12 @@ import (
 // this process that discards them), alternating, in the same run. The
 // cost of tracing is 1 - on/off.
 func (r *runner) runTracingDrain(ctx context.Context) (Result, error) {
-	o := r.opts
-	plan, err := traffic.New(traffic.Spec{Shape: traffic.Uniform, Waybills: o.Waybills, Events: o.BacklogEvents, Seed: o.Seed})
+	spans := &spanCounts{}
+	rates, n, err := r.drainOnOff(ctx, "11 tracing", func(o *Options, on bool) { o.Tracing, o.spans = on, spans })
 	if err != nil {
 		return Result{}, err
 	}
-	lines, n := plan.Lines(), len(plan.Items)
-	rates := map[string][]float64{}
-	spans := &spanCounts{}
-	for rep := range o.Reps {
-		for k := range 2 {
-			on := (k+rep)%2 == 1
-			rr := *r
-			rr.opts.Tracing = on
-			rr.opts.spans = spans
-			rate, err := rr.timeDrain(ctx, "ours", lines, n)
-			if err != nil {
-				return Result{}, fmt.Errorf("tracing %v: %w", on, err)
-			}
-			rates[onOff(on)] = append(rates[onOff(on)], rate)
-			r.progress("11 tracing drain rep %d %s: %.0f events/s", rep+1, onOff(on), rate)
-		}
-	}
+	o := r.opts
 	on, off := median(rates["on"]), median(rates["off"])
 	return Result{
 		ID: 11, Name: "tracing cost, pipeline (scenario 2 with OTLP tracing on)", Unit: "ev/s",

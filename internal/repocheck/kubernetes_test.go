@@ -34,9 +34,8 @@ type manifests struct {
 	serviceMonitor map[string]*serviceMonitor
 }
 
-// scaledObject is the part of KEDA's ScaledObject (keda.sh/v1alpha1) the
-// manifests set.
-type scaledObject struct {
+// customHead is the head of a custom resource: what every object has.
+type customHead struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Metadata   struct {
@@ -44,6 +43,12 @@ type scaledObject struct {
 		Namespace string            `json:"namespace"`
 		Labels    map[string]string `json:"labels"`
 	} `json:"metadata"`
+}
+
+// scaledObject is the part of KEDA's ScaledObject (keda.sh/v1alpha1) the
+// manifests set.
+type scaledObject struct {
+	customHead
 	Spec struct {
 		ScaleTargetRef struct {
 			Name string `json:"name"`
@@ -73,13 +78,7 @@ type scaledObject struct {
 // serviceMonitor is the part of the Prometheus Operator's ServiceMonitor
 // (monitoring.coreos.com/v1) the manifests set.
 type serviceMonitor struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name      string            `json:"name"`
-		Namespace string            `json:"namespace"`
-		Labels    map[string]string `json:"labels"`
-	} `json:"metadata"`
+	customHead
 	Spec struct {
 		Selector struct {
 			MatchLabels map[string]string `json:"matchLabels"`
