@@ -136,8 +136,8 @@ func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *
 	case retry.DeadLetter:
 		p.logFailure(h, *a, "dead-lettered: "+d.Reason)
 		seq, err := p.deadLetter(h, d.Reason, *a)
-		a.result = "dead_lettered: " + d.Reason
 		if err == nil {
+			a.result = "dead_lettered: " + d.Reason
 			p.remember(h, ev, d, *a, seq)
 		}
 		return true, err

@@ -56,17 +56,33 @@ func TestOneTraceFromGatewayToReplay(t *testing.T) {
 			t.Parallel()
 			var tp trace.TracerProvider
 			spans := tracetest.NewInMemoryExporter()
+			settles := settleSpans{ended: make(chan sdktrace.ReadOnlySpan, 16)}
 			if on {
-				sdk := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
+				sdk := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans), sdktrace.WithSpanProcessor(settles))
 				defer sdk.Shutdown(context.Background())
 				tp = sdk
 			}
-			oneTrace(t, tp, spans)
+			oneTrace(t, tp, spans, settles.ended)
 		})
 	}
 }
 
-func oneTrace(t *testing.T, tp trace.TracerProvider, spans *tracetest.InMemoryExporter) {
+// settleSpans hands every ended settle span to the test: a settle span
+// ends after the worker told the observer, so the test waits for it.
+type settleSpans struct {
+	ended chan sdktrace.ReadOnlySpan
+}
+
+func (s settleSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (s settleSpans) Shutdown(context.Context) error                  { return nil }
+func (s settleSpans) ForceFlush(context.Context) error                { return nil }
+func (s settleSpans) OnEnd(span sdktrace.ReadOnlySpan) {
+	if span.Name() == "settle" {
+		s.ended <- span
+	}
+}
+
+func oneTrace(t *testing.T, tp trace.TracerProvider, spans *tracetest.InMemoryExporter, settles <-chan sdktrace.ReadOnlySpan) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := natstest.Start(t)
@@ -144,6 +160,26 @@ func oneTrace(t *testing.T, tp trace.TracerProvider, spans *tracetest.InMemoryEx
 		t.Fatalf("the replay settled %+v, want delivered", st)
 	}
 
+	if tp != nil {
+		// The two settle spans: the rejected delivery's and the replay's.
+		want := map[string]string{"dead_lettered: rejected": "40199", "delivered": "0"}
+		for range 2 {
+			select {
+			case s := <-settles:
+				attrs := map[string]string{}
+				for _, a := range s.Attributes() {
+					attrs[string(a.Key)] = a.Value.String()
+				}
+				res := attrs["pathupdate.result"]
+				if code, ok := want[res]; !ok || attrs["pathupdate.errcode"] != code || attrs["pathupdate.attempt"] != "1" || s.SpanContext().TraceID().String() != producerTraceID {
+					t.Errorf("settle span %v in trace %s", attrs, s.SpanContext().TraceID())
+				}
+				delete(want, res)
+			case <-ctx.Done():
+				t.Fatalf("settle spans %v did not end", want)
+			}
+		}
+	}
 	if tp == nil {
 		if n := len(spans.GetSpans()); n != 0 {
 			t.Errorf("%d spans with tracing off", n)
