@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
@@ -71,6 +72,10 @@ type Config struct {
 	// History, when set, gets a record of every delivery, dead letter and
 	// retry (package history). Default none.
 	History HistoryWriter
+	// TracerProvider, when set, gets a span per settled event and per API
+	// call, in the trace of the event's traceparent header (tracing.go);
+	// dead letters keep that trace context. Default nil: no spans, no cost.
+	TracerProvider trace.TracerProvider
 	// Logger receives one line per delivery failure and lifecycle events.
 	Logger zerolog.Logger
 	// Now is the clock. Default time.Now.

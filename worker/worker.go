@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -55,6 +56,7 @@ type Worker struct {
 	members    *membership
 	rate       *rateShare  // this worker's share of Config.RateLimit (rate.go)
 	quota      *quotaState // WeChat's quota, watched and obeyed (quota.go)
+	tracer     trace.Tracer // nil: tracing off (tracing.go)
 
 	mu      sync.Mutex
 	started bool
@@ -114,6 +116,7 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 
 		pauseChanged: make(chan struct{}, 1),
 		pauseMoved:   make(chan struct{}),
+		tracer:   pathupdate.TracerOf(cfg.TracerProvider),
 	}
 	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil

@@ -63,6 +63,10 @@ type Options struct {
 	// History makes the workers write delivery history (scenarios 8 and 9
 	// turn it on and off themselves; the others run without it).
 	History bool
+	// Tracing gives the workers an OTLP tracer provider (scenario 11 turns
+	// it on and off itself; the others run without it).
+	Tracing bool
+	spans   *spanCounts // scenario 11's collector counts
 	// TraceWaybills is scenario 10's count of other waybills with history
 	// around the one looked up; default TraceWaybillsDefault.
 	TraceWaybills int
@@ -118,7 +122,7 @@ func (o Options) WithDefaults() Options {
 		o.ModuleDir = "."
 	}
 	if len(o.Scenarios) == 0 {
-		o.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+		o.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -129,8 +133,8 @@ func (o Options) WithDefaults() Options {
 // Validate reports the first option that cannot work.
 func (o Options) Validate() error {
 	for _, s := range o.Scenarios {
-		if s < 1 || s > 10 {
-			return fmt.Errorf("bench: scenario %d: use 1 to 10", s)
+		if s < 1 || s > 11 {
+			return fmt.Errorf("bench: scenario %d: use 1 to 11", s)
 		}
 	}
 	switch {

@@ -70,7 +70,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// 7 runs right after 3, whose result it compares with, so both see
 	// the machine in the same state; 6, the longest, runs last.
 	var ours *jobRun
-	for _, id := range []int{1, 2, 3, 7, 4, 5, 8, 9, 10, 6} {
+	for _, id := range []int{1, 2, 3, 7, 4, 5, 8, 9, 11, 10, 6} {
 		if !opts.runs(id) {
 			continue
 		}
@@ -127,6 +127,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			add(res, err, id)
 		case 10:
 			res, err := r.runTraceLookup(ctx)
+			add(res, err, id)
+		case 11:
+			res, err := r.runTracingDrain(ctx)
 			add(res, err, id)
 		}
 		stopProfile()

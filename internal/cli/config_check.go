@@ -125,6 +125,8 @@ func cliRules() []settingRule {
 		{"log-level", lowerOneOf("trace", "debug", "info", "warn", "error")},
 		{"log-format", oneOf("auto", "json", "console")},
 		{"password", needs("user", "the NATS password goes with a user name: set --user (NATS_USER) too, or use --token or --creds")},
+		{"password-file", needs("user", "the NATS password goes with a user name: set --user (NATS_USER) too, or use --token or --creds")},
+		{"password", notBoth("password-file")},
 		{"tlscert", pair("tlskey")},
 		{"tlskey", pair("tlscert")},
 		{"creds", readableFile},

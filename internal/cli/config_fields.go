@@ -64,7 +64,7 @@ func fieldFlags() map[string]string {
 // secretFiles maps a secret's flag to the flag of the file that can hold
 // it instead.
 func secretFiles() map[string]string {
-	return map[string]string{"appsecret": "appsecret-file", "gateway-token": "gateway-token-file", "console-token": "console-token-file"}
+	return map[string]string{"appsecret": "appsecret-file", "gateway-token": "gateway-token-file", "console-token": "console-token-file", "password": "password-file"}
 }
 
 // packageChecks builds every package config cmd's settings fill and

@@ -107,7 +107,7 @@ func openDeadLetters(ctx context.Context, cmd *cli.Command, withHistory bool) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := deadletter.NewStore(s.js, deadletter.StoreConfig{Logger: log})
+	st, err := deadletter.NewStore(s.js, deadletter.StoreConfig{Logger: log, TracerProvider: s.tp})
 	if err != nil {
 		s.close()
 		return nil, nil, nil, err

@@ -156,6 +156,12 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	}
 	ws.Logger = log
 	warnUnusedCredentials(log, ws.Tokens)
+	tp, stopTracing, err := tracerProvider(ctx, log, "pathupdate-worker")
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // after the worker stopped: its last spans are flushed
+	ws.Worker.TracerProvider = tp
 	ws.Worker.MemberID = worker.NewMemberID()
 	ws.UserAgent = "pathupdate-worker/" + ws.Worker.MemberID
 	wcfg := ws.Worker.WithDefaults()
@@ -228,7 +234,7 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		defer hs.Shutdown(context.Background()) // after the worker stopped: /metrics stays up while it drains
 	}
 	if cmd.String("gateway-addr") != "" {
-		gw, err := startGateway(ctx, cmd, log, nc, js)
+		gw, err := startGateway(ctx, cmd, log, nc, js, tp)
 		if err != nil {
 			return err
 		}
