@@ -54,8 +54,8 @@ type Worker struct {
 	sem        chan struct{} // bounds API calls in progress
 	partitions int
 	members    *membership
-	rate       *rateShare  // this worker's share of Config.RateLimit (rate.go)
-	quota      *quotaState // WeChat's quota, watched and obeyed (quota.go)
+	rate       *rateShare   // this worker's share of Config.RateLimit (rate.go)
+	quota      *quotaState  // WeChat's quota, watched and obeyed (quota.go)
 	tracer     trace.Tracer // nil: tracing off (tracing.go)
 
 	mu      sync.Mutex
@@ -116,7 +116,7 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 
 		pauseChanged: make(chan struct{}, 1),
 		pauseMoved:   make(chan struct{}),
-		tracer:   pathupdate.TracerOf(cfg.TracerProvider),
+		tracer:       pathupdate.TracerOf(cfg.TracerProvider),
 	}
 	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil
