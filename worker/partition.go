@@ -157,7 +157,12 @@ func (p *partition) runLane(ln *lane) {
 			return
 		}
 		stale := p.settled.stale(h.waybill, h.seq)
+		unknown := !stale && !p.settled.knows(h.waybill)
+		msg := h.msg
 		p.mu.Unlock()
+		if unknown && redelivered(msg) {
+			stale = p.settledElsewhere(h)
+		}
 
 		settle := p.settle
 		if stale {

@@ -1,5 +1,15 @@
 package worker
 
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pathupdate/pathupdate/history"
+)
+
 // settledSeqs remembers, per waybill, the highest stream sequence this
 // partition settled, so that a redelivery of an event settled already is
 // recognised and acknowledged without calling WeChat a second time.
@@ -52,4 +62,46 @@ func (s *settledSeqs) stale(waybill string, seq uint64) bool {
 		last = s.prev[waybill]
 	}
 	return seq < last
+}
+
+// redelivered reports whether m was delivered before: only then can it
+// be an event another holder settled and lost the ack of.
+func redelivered(m jetstream.Msg) bool {
+	md, err := m.Metadata()
+	return err == nil && md.NumDelivered > 1
+}
+
+// settledElsewhere asks the delivery history whether h, a redelivery of a
+// waybill this holder has settled nothing of, was settled by an earlier
+// holder of the partition whose ack was lost with a stream leader as the
+// partition moved (a node lost: the case settledSeqs alone cannot see).
+// Without the history, or when it cannot answer, the event is delivered:
+// a duplicate at worst, the at-least-once the contract allows.
+func (p *partition) settledElsewhere(h *held) bool {
+	hs := p.w.historyStore
+	if hs == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(p.softCtx, settledLookupTimeout)
+	defer cancel()
+	r, err := hs.Last(ctx, h.waybill)
+	if err != nil {
+		if !errors.Is(err, history.ErrNoRecord) {
+			p.log.Debug().Err(err).Str("waybill", h.waybill).Uint64("seq", h.seq).Msg("history lookup of a redelivery failed: delivering it")
+		}
+		return false
+	}
+	return r.SettledBy(h.seq)
+}
+
+// settledLookupTimeout bounds the history lookup of one redelivery.
+const settledLookupTimeout = 2 * time.Second
+
+// knows reports whether s remembers a settled sequence of waybill.
+func (s *settledSeqs) knows(waybill string) bool {
+	if _, ok := s.cur[waybill]; ok {
+		return true
+	}
+	_, ok := s.prev[waybill]
+	return ok
 }

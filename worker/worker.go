@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
@@ -57,6 +58,9 @@ type Worker struct {
 	rate       *rateShare   // this worker's share of Config.RateLimit (rate.go)
 	quota      *quotaState  // WeChat's quota, watched and obeyed (quota.go)
 	tracer     trace.Tracer // nil: tracing off (tracing.go)
+	// historyStore reads the delivery history for redeliveries a previous
+	// holder may have settled (settled.go); nil without Config.History.
+	historyStore *history.Store
 
 	mu      sync.Mutex
 	started bool
@@ -117,6 +121,9 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		pauseChanged: make(chan struct{}, 1),
 		pauseMoved:   make(chan struct{}),
 		tracer:       pathupdate.TracerOf(cfg.TracerProvider),
+	}
+	if cfg.History != nil {
+		w.historyStore = history.NewStore(js, cfg.Now)
 	}
 	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil
