@@ -79,16 +79,6 @@ func startConsole(ctx context.Context, cmd *cli.Command, log zerolog.Logger, js 
 	return c, nil
 }
 
-// stopConsole lets pages and actions in progress finish, for at most
-// consoleShutdownTimeout.
-func stopConsole(c *console.Console, log zerolog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), consoleShutdownTimeout)
-	defer cancel()
-	if err := c.Stop(ctx); err != nil {
-		log.Warn().Err(err).Msg("console shutdown")
-	}
-}
-
 func runConsole(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Bool("print-config") {
 		return printConfig(cmd, cmd.Root().Writer)
@@ -103,12 +93,5 @@ func runConsole(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Fprintf(cmd.Root().Writer, "console on %s\n", c.URL())
-	select {
-	case <-ctx.Done():
-		s.log.Info().Msg("signal received: stopping the console")
-		stopConsole(c, s.log)
-		return nil
-	case <-c.Done():
-		return fmt.Errorf("console stopped serving: %w", c.Err())
-	}
+	return serveUntilSignal(ctx, c, "console", consoleShutdownTimeout, s.log)
 }

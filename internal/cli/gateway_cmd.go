@@ -58,7 +58,7 @@ func gatewayConfig(cmd *cli.Command, base gateway.Config) (gateway.Config, error
 }
 
 // startGateway starts the gateway of the settings on nc (a connection the
-// caller owns and closes after stopGateway). A worker with --gateway-addr
+// caller owns and closes after the gateway's shutdown). A worker with --gateway-addr
 // set calls it after EnsureStreams.
 func startGateway(ctx context.Context, cmd *cli.Command, log zerolog.Logger, nc *nats.Conn, js jetstream.JetStream, tp trace.TracerProvider) (*gateway.Server, error) {
 	cfg, err := gatewayConfig(cmd, gateway.Config{})
@@ -80,16 +80,6 @@ func startGateway(ctx context.Context, cmd *cli.Command, log zerolog.Logger, nc 
 	return srv, nil
 }
 
-// stopGateway lets requests in progress finish, for at most
-// gatewayShutdownTimeout.
-func stopGateway(srv *gateway.Server, log zerolog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), gatewayShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn().Err(err).Msg("gateway shutdown")
-	}
-}
-
 func runGateway(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Bool("print-config") { // prints, then checks the settings (checkBeforeAction lets it through)
 		return printConfig(cmd, cmd.Root().Writer)
@@ -106,12 +96,5 @@ func runGateway(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Fprintf(cmd.Root().Writer, "gateway listening on %s%s\n", srv.URL(), gateway.Path)
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("signal received: stopping the gateway")
-		stopGateway(srv, log)
-		return nil
-	case <-srv.Done():
-		return fmt.Errorf("gateway stopped serving: %w", srv.Err())
-	}
+	return serveUntilSignal(ctx, srv, "gateway", gatewayShutdownTimeout, log)
 }

@@ -238,14 +238,14 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		if err != nil {
 			return err
 		}
-		defer stopGateway(gw, log)
+		defer shutdown(gw, "gateway", gatewayShutdownTimeout, log)
 	}
 	if runsConsole(cmd) {
 		con, err := startConsole(ctx, cmd, log, js)
 		if err != nil {
 			return err
 		}
-		defer stopConsole(con, log)
+		defer shutdown(con, "console", consoleShutdownTimeout, log)
 	}
 	w, err := assemble.Worker(js, ws)
 	if err != nil {

@@ -158,7 +158,7 @@ func (c *Console) ensureIndex(ctx context.Context) error {
 }
 
 // Start listens on Config.Addr and serves in the background, keeping
-// the console up to date (Run), until Stop. A console starts once.
+// the console up to date (Run), until Shutdown. A console starts once.
 func (c *Console) Start(ctx context.Context) error {
 	srv, err := httpserve.New(httpserve.Config{Name: "console", Addr: c.cfg.Addr, Handler: c.Handler(), Logger: c.cfg.Logger,
 		ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute})
@@ -184,16 +184,16 @@ func (c *Console) URL() string {
 	return c.srv.URL()
 }
 
-// Done is closed when the console stopped serving (Stop, or a failure:
+// Done is closed when the console stopped serving (Shutdown, or a failure:
 // see Err).
 func (c *Console) Done() <-chan struct{} { return c.srv.Done() }
 
 // Err is why serving stopped on its own, or nil.
 func (c *Console) Err() error { return c.srv.Err() }
 
-// Stop lets requests in progress finish until ctx ends (a replay begun
-// is finished even then), and stops keeping the console up to date.
-func (c *Console) Stop(ctx context.Context) error {
+// Shutdown lets requests in progress finish until ctx ends (a replay
+// begun is finished even then), and stops keeping the console up to date.
+func (c *Console) Shutdown(ctx context.Context) error {
 	if c.srv == nil {
 		return nil
 	}
