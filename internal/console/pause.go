@@ -22,10 +22,6 @@ type pauseView struct {
 	Err          string // the state could not be read
 }
 
-func viewOf(st pause.State) pauseView {
-	return pauseView{Paused: st.Paused, Until: st.Until, UntilResumed: st.UntilResumed}
-}
-
 // target is the deployment's pause target; the partition count is read
 // from the trace stream each time (a page's reads are cheap next to it).
 func (c *Console) pauseTarget(ctx context.Context) (pause.Target, error) {
