@@ -26,6 +26,7 @@ func (p *partition) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: consumer %s on stream %s: %w", p.consumer, pathupdate.TraceStream, err)
 	}
+	p.dropOrphanPin(ctx, cons)
 	cc, err := cons.Consume(p.handle,
 		jetstream.PullMaxMessages(min(p.w.cfg.MaxInFlight, 256)),
 		jetstream.PullPriorityGroup(PriorityGroup),
@@ -141,6 +142,47 @@ func (p *partition) unpin() {
 			p.log.Debug().Err(err).Msg("unpin")
 		}
 	}
+}
+
+// dropOrphanPin unpins the partition when its pin belongs to no one: a
+// worker that died while it held nothing (killed, or its connection lost)
+// leaves pull requests in the server's queue, and the first message to
+// arrive pins one of them although nobody listens to it any more — the
+// server assigns the pin before it checks for interest. Every worker after
+// it would wait out PinnedTTL for nothing.
+//
+// A pin belongs to no one when, after the consumer info has dropped the
+// pull requests nobody listens to, none is left waiting and no message is
+// pending an ack: a live pinned worker always keeps a pull request waiting,
+// and nothing held means no waybill's order can depend on the holder.
+func (p *partition) dropOrphanPin(ctx context.Context, cons jetstream.Consumer) {
+	info, err := cons.Info(ctx)
+	if err != nil {
+		p.log.Debug().Err(err).Msg("orphan pin: consumer info")
+		return
+	}
+	if info.NumWaiting > 0 || info.NumAckPending > 0 || !pinnedIn(info.PriorityGroups) {
+		return
+	}
+	st, err := p.w.js.Stream(ctx, pathupdate.TraceStream)
+	if err == nil {
+		err = st.UnpinConsumer(ctx, p.consumer, PriorityGroup)
+	}
+	if err != nil {
+		p.log.Debug().Err(err).Msg("orphan pin: unpin")
+		return
+	}
+	p.log.Info().Msg("unpinned a pin no live worker held")
+}
+
+// pinnedIn reports whether the partitions' priority group has a pin.
+func pinnedIn(groups []jetstream.PriorityGroupState) bool {
+	for _, g := range groups {
+		if g.Group == PriorityGroup && g.PinnedClientID != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // handBackNak returns a message for redelivery with a delay that has

@@ -5,7 +5,8 @@
 // decides which); each partition is one pinned consumer. The flow of one
 // message through a partition:
 //
-//	partition.start (consumer.go): CreateOrUpdateConsumer, Consume
+//	partition.start (consumer.go): CreateOrUpdateConsumer, drop a pin no
+//	  live worker holds (dropOrphanPin), Consume
 //	  -> partition.handle (partition.go; serial per partition)
 //	       lanes.hold: a redelivery of a held message replaces it
 //	       gate.pinned: a new pin id closes the takeover gate
