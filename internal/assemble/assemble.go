@@ -101,12 +101,12 @@ func Client(s Settings) (*pathupdate.Client, error) {
 
 func client(s Settings) (*pathupdate.Client, error) {
 	if s.UserAgent != "" {
-		hc := *s.Client.HTTPClient
+		// The client sets it itself: a RoundTripper must clone a request
+		// to change it, which would cost every call two copies.
+		s.Client.UserAgent = s.UserAgent
+		hc := *s.Tokens.HTTPClient
 		hc.Transport = userAgentTransport{base: transportOf(&hc), agent: s.UserAgent}
-		if s.Tokens.HTTPClient == s.Client.HTTPClient {
-			s.Tokens.HTTPClient = &hc
-		}
-		s.Client.HTTPClient = &hc
+		s.Tokens.HTTPClient = &hc
 	}
 	if s.Client.Tokens == nil {
 		tokens, err := s.Tokens.New()
