@@ -109,7 +109,7 @@ type Client struct {
 	contentType, userAgent []string
 	// rt is hc's transport when requests can skip hc (see send); nil
 	// when they cannot.
-	rt http.RoundTripper
+	rt    http.RoundTripper
 	url   string // the endpoint's URL without any query
 	query string // query parameters after the access_token ("" or "&env=..&name=..")
 	// encode and call are the transport: the request body of an event, and
