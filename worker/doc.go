@@ -12,7 +12,8 @@
 //	       gate.pinned: a new pin id closes the takeover gate
 //	       lanes.enqueue: into its waybill's lane, in stream order
 //	  -> gate.watch until no other worker holds the partition's messages
-//	  -> partition.runLane: one goroutine per lane with work, head first
+//	  -> partition.runLane: one runner per lane with work, head first
+//	     (runLanes: a runner goes on to the next lane handed to it)
 //	  -> partition.settle (settle.go): decode -> Deliverer.UpdatePath -> Outcome
 //	       -> package retry decides what the outcome means;
 //	          settle only carries it out:

@@ -3,6 +3,7 @@ package worker
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -14,6 +15,9 @@ type held struct {
 	seq     uint64        // stream sequence: the message's identity
 	subject string
 	waybill string
+	// published is when JetStream stored the message (from the first
+	// delivery's metadata; a redelivery has the same).
+	published time.Time
 }
 
 // lane is the FIFO of one waybill's held messages, in stream order.

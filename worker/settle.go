@@ -119,7 +119,7 @@ func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *
 		if a.calls > 1 {
 			w.stats.deliveredAfterRetry.Add(1)
 		}
-		a.published = published(p.msgOf(h))
+		a.published = h.published
 		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: a.published, At: w.cfg.Now()})
 		p.remember(h, ev, d, *a, 0)
 		if err := p.ack(h); err != nil {
@@ -210,16 +210,8 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) (seq uint64, e
 		return 0, errStopping
 	}
 	w.stats.deadLettered(reason)
-	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
+	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: h.published, At: w.cfg.Now()})
 	return seq, nil
-}
-
-// published is when JetStream stored m (zero if unknown).
-func published(m jetstream.Msg) time.Time {
-	if meta, err := m.Metadata(); err == nil {
-		return meta.Timestamp
-	}
-	return time.Time{}
 }
 
 // logFailure writes the one line a delivery failure gets. The event's
