@@ -148,11 +148,32 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 }
 
 // NewHTTPClient returns an http.Client tuned for many concurrent calls to
-// one host: connections kept and reused (up to 256 idle per host), bounded
-// dial, TLS handshake and response-header waits, HTTP/2 when the server
-// offers it, proxies from the environment. timeout bounds a whole request
-// (0: no bound beyond the callers' contexts).
+// one host: NewHTTPClientFor(timeout, DefaultHTTPCalls).
 func NewHTTPClient(timeout time.Duration) *http.Client {
+	return NewHTTPClientFor(timeout, DefaultHTTPCalls)
+}
+
+// DefaultHTTPCalls is the calls in flight NewHTTPClient's client is sized
+// for.
+const DefaultHTTPCalls = 256
+
+// httpSpareConns are the connections a client keeps beyond the calls it is
+// sized for: a token fetch to the same host must not wait behind them.
+const httpSpareConns = 4
+
+// NewHTTPClientFor returns an http.Client for up to calls requests in
+// flight at once to one host: a connection for each kept open between
+// calls (an HTTP/1.1 connection carries one request at a time, and a new
+// one costs a TCP and TLS handshake), at most calls plus a few spare open
+// at once, bounded dial, TLS handshake and response-header waits, HTTP/2
+// when the server offers it, proxies from the environment. timeout bounds
+// a whole request (0: no bound beyond the callers' contexts).
+//
+// Each connection costs about 30 KiB (two 4 KiB buffers and the two
+// goroutines net/http runs for it), so 4,096 calls in flight take about
+// 120 MiB.
+func NewHTTPClientFor(timeout time.Duration, calls int) *http.Client {
+	calls = max(calls, 1)
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	headerTimeout := 30 * time.Second
 	if timeout > 0 {
@@ -162,8 +183,9 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
+		MaxIdleConns:          calls + httpSpareConns,
+		MaxIdleConnsPerHost:   calls + httpSpareConns,
+		MaxConnsPerHost:       calls + httpSpareConns,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: headerTimeout,

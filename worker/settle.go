@@ -32,7 +32,9 @@ type attempt struct {
 func (p *partition) settle(h *held) error {
 	w := p.w
 	ev, invalid := p.decode(h)
-	in := retry.Input{Invalid: invalid, Backoff: w.cfg.Retry.NewBackOff(), Pause: w.cfg.Retry.NewBackOff()}
+	// The delay sequences are made at the first failure: most events are
+	// delivered at the first call and never draw from them.
+	in := retry.Input{Invalid: invalid}
 	var a attempt
 	if invalid != nil {
 		w.stats.invalid.Add(1)
@@ -46,6 +48,9 @@ func (p *partition) settle(h *held) error {
 		o, err := p.call(ev, &a)
 		if err != nil {
 			return err
+		}
+		if o.Kind != pathupdate.Delivered && in.Backoff == nil {
+			in.Backoff, in.Pause = w.cfg.Retry.NewBackOff(), w.cfg.Retry.NewBackOff()
 		}
 		in.Outcome, in.Verdict = o, w.breaker.Record(o)
 		d := w.cfg.Retry.Decide(in)

@@ -48,7 +48,8 @@ func (s Settings) WithDefaults() Settings {
 	}
 	s.Client.Logger, s.Tokens.Logger = s.Logger, s.Logger
 	if s.Client.HTTPClient == nil {
-		s.Client.HTTPClient = pathupdate.NewHTTPClient(pathupdate.DefaultHTTPTimeout)
+		// A connection kept for every call the worker makes at once.
+		s.Client.HTTPClient = pathupdate.NewHTTPClientFor(pathupdate.DefaultHTTPTimeout, s.Worker.Concurrency)
 	}
 	if s.Tokens.HTTPClient == nil {
 		s.Tokens.HTTPClient = s.Client.HTTPClient
