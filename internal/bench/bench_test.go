@@ -35,16 +35,16 @@ func tiny(t *testing.T) Options {
 	}
 }
 
-// TestSmoke runs scenarios 1 to 6 and 8 to 10 with tiny sizes (6 builds and runs the
-// real `pathupdate worker`) and checks that each produced a sane result
+// TestSmoke runs scenarios 1 to 6 and 8 to 13 with tiny sizes (6, 12 and
+// 13 build and run the real `pathupdate worker`) and checks that each produced a sane result
 // and that ours delivered everything in order. Scenario 7 builds the peer
 // module (bench/peer, watermill from the module proxy): set
 // PATHUPDATE_BENCH_PEER=1 to include it.
 func TestSmoke(t *testing.T) {
 	opts := tiny(t)
-	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10}
+	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13}
 	if os.Getenv("PATHUPDATE_BENCH_PEER") == "1" {
-		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
 	}
 	opts.Progress = testLog{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -67,16 +67,18 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("scenario %d: ours %v, reference %v, ratio %v: want all positive", res.ID, res.Ours, res.Reference, res.Ratio)
 		}
 	}
-	for _, id := range []int{3, 4} {
-		run := rep.Results[id-1].Details["run"].(jobRun)
+	byID := map[int]Result{}
+	for _, res := range rep.Results {
+		byID[res.ID] = res
+	}
+	for _, id := range []int{3, 4, 11} {
+		run := byID[id].Details["run"].(jobRun)
 		if o := run.Order; o.Missing != 0 || o.Violations != 0 || o.Delivered != opts.LatencyEvents {
 			t.Errorf("scenario %d: order %+v: want every event delivered, in order", id, o)
 		}
 	}
-
-	byID := map[int]Result{}
-	for _, res := range rep.Results {
-		byID[res.ID] = res
+	if o := byID[13].Details["run"].(deployRun).Order; o.Missing != 0 || o.Violations != 0 {
+		t.Errorf("scenario 13: order %+v: want every event delivered, in order", o)
 	}
 	for _, id := range []int{8, 9} {
 		d := byID[id].Details
