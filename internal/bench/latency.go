@@ -20,12 +20,12 @@ type jobRun struct {
 	// StartDelay is the start of the worker to its first delivery; Drain
 	// the first delivery to the last first delivery, over which Rate is
 	// taken: how fast a worker starts is reported apart from its pace.
-	StartDelay float64 `json:"start_delay_seconds"`
-	Drain      float64 `json:"drain_seconds"`
-	Rate       float64 `json:"events_per_s"`
-	Order    traffic.Order `json:"order"`
-	MaxHeld  int           `json:"max_held"` // most messages the worker held at a sample
-	APICalls int64         `json:"api_calls"`
+	StartDelay float64       `json:"start_delay_seconds"`
+	Drain      float64       `json:"drain_seconds"`
+	Rate       float64       `json:"events_per_s"`
+	Order      traffic.Order `json:"order"`
+	MaxHeld    int           `json:"max_held"` // most messages the worker held at a sample
+	APICalls   int64         `json:"api_calls"`
 	// Calls splits Rate into Little's factors: Rate = MeanInFlight /
 	// MeanCall, so Rate / (C/L) = InFlightShare * LatencyShare.
 	Calls callStats `json:"calls"`
