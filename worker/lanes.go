@@ -18,6 +18,10 @@ type held struct {
 	// published is when JetStream stored the message (from the first
 	// delivery's metadata; a redelivery has the same).
 	published time.Time
+	// backlog is how many messages of its lane waited behind it when it
+	// became the lane's head (set by the lane's runner, under the
+	// partition's lock): its claim to a call slot (callSlots).
+	backlog int
 }
 
 // lane is the FIFO of one waybill's held messages, in stream order.

@@ -190,6 +190,7 @@ func (p *partition) runLane(ln *lane) {
 			return
 		}
 		stale := p.settled.stale(h.waybill, h.seq)
+		h.backlog = len(ln.queue) - 1
 		p.mu.Unlock()
 
 		settle := p.settle

@@ -45,7 +45,7 @@ func (p *partition) settle(h *held) error {
 	}
 	in.Mark = w.breaker.Worked()
 	for {
-		o, err := p.call(ev, &a)
+		o, err := p.call(ev, &a, h.backlog)
 		if err != nil {
 			return err
 		}
@@ -84,16 +84,14 @@ func (p *partition) decode(h *held) (pathupdate.Event, error) {
 }
 
 // call makes one API call through the breaker and the concurrency limit
-// and records it in a. It returns errStopping when the partition is
-// released first.
-func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, error) {
+// (a lane with backlog events behind this one) and records it in a. It
+// returns errStopping when the partition is released first.
+func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupdate.Outcome, error) {
 	w := p.w
 	if err := w.breaker.Wait(p.softCtx); err != nil {
 		return pathupdate.Outcome{}, errStopping
 	}
-	select {
-	case w.sem <- struct{}{}:
-	case <-p.softCtx.Done():
+	if err := w.slots.acquire(p.softCtx, backlog); err != nil {
 		w.breaker.Release()
 		return pathupdate.Outcome{}, errStopping
 	}
@@ -103,7 +101,7 @@ func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, e
 	}
 	a.calls++
 	o := w.api.UpdatePath(p.callCtx, ev)
-	<-w.sem
+	w.slots.release()
 	w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
 	if p.callCtx.Err() != nil {
 		w.breaker.Release()

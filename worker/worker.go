@@ -49,7 +49,7 @@ type Worker struct {
 	breaker    *retry.Breaker
 	log        zerolog.Logger
 	stats      counters
-	sem        chan struct{} // bounds API calls in progress
+	slots      *callSlots // bounds API calls in progress, busiest lane first
 	partitions int
 	members    *membership
 
@@ -94,7 +94,7 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		dl:       dl,
 		breaker:  retry.NewBreaker(cfg.Breaker),
 		log:      cfg.Logger.With().Str("component", "worker").Str("member", cfg.MemberID).Logger(),
-		sem:      make(chan struct{}, cfg.Concurrency),
+		slots:    newCallSlots(cfg.Concurrency, cfg.Now, slotMaxWait),
 		parts:    make(map[int]*partition),
 		loopDone: make(chan struct{}),
 		stopped:  make(chan struct{}),
