@@ -134,11 +134,7 @@ func (p *partition) unpin() {
 		if g.Group != PriorityGroup || g.PinnedClientID != mine {
 			continue
 		}
-		st, err := p.w.js.Stream(ctx, pathupdate.TraceStream)
-		if err == nil {
-			err = st.UnpinConsumer(ctx, p.consumer, PriorityGroup)
-		}
-		if err != nil {
+		if err := p.unpinConsumer(ctx); err != nil {
 			p.log.Debug().Err(err).Msg("unpin")
 		}
 	}
@@ -164,15 +160,20 @@ func (p *partition) dropOrphanPin(ctx context.Context, cons jetstream.Consumer) 
 	if info.NumWaiting > 0 || info.NumAckPending > 0 || !pinnedIn(info.PriorityGroups) {
 		return
 	}
-	st, err := p.w.js.Stream(ctx, pathupdate.TraceStream)
-	if err == nil {
-		err = st.UnpinConsumer(ctx, p.consumer, PriorityGroup)
-	}
-	if err != nil {
+	if err := p.unpinConsumer(ctx); err != nil {
 		p.log.Debug().Err(err).Msg("orphan pin: unpin")
 		return
 	}
 	p.log.Info().Msg("unpinned a pin no live worker held")
+}
+
+// unpinConsumer unpins the partition's consumer, whoever holds the pin.
+func (p *partition) unpinConsumer(ctx context.Context) error {
+	st, err := p.w.js.Stream(ctx, pathupdate.TraceStream)
+	if err != nil {
+		return err
+	}
+	return st.UnpinConsumer(ctx, p.consumer, PriorityGroup)
 }
 
 // pinnedIn reports whether the partitions' priority group has a pin.

@@ -3,28 +3,9 @@ package worker
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 )
-
-// fakeClock is a clock a test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // waiting waits until n lanes wait for a slot of s.
 func waiting(t *testing.T, s *callSlots, n int) {
@@ -62,8 +43,10 @@ func TestCallSlotsOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clock := &fakeClock{t: time.Unix(1700000000, 0)}
-			s := newCallSlots(1, clock.now, slotMaxWait)
+			// The slots read their clock only under their lock; the test
+			// moves it under the same lock.
+			now := time.Unix(1700000000, 0)
+			s := newCallSlots(1, func() time.Time { return now }, slotMaxWait)
 			if err := s.acquire(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +60,9 @@ func TestCallSlotsOrder(t *testing.T) {
 				}()
 				waiting(t, s, i+1)
 			}
-			clock.add(tc.aged)
+			s.mu.Lock()
+			now = now.Add(tc.aged)
+			s.mu.Unlock()
 			var order []int
 			for range tc.backlog {
 				s.release()
