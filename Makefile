@@ -52,14 +52,19 @@ cluster:
 	bash deploy/cluster.sh
 
 # Benchmarks (docs/benchmarks.md): every scenario next to its reference,
-# about 10 minutes on 2 cores; bench-quick runs them all with small sizes
+# about 15 minutes on 2 cores; bench-quick runs them all with small sizes
 # in about a minute (a smoke run: rough ratios). The table is printed and
 # the JSON written to bench/results/. BENCHFLAGS adds flags, e.g.
 # BENCHFLAGS='-scenarios 1,2 -cpuprofile-dir bench/results/profiles'.
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-console
 bench: build
 	cd bench/peer && $(GO) build -o ../../bin/pathupdate-peer-bench .
 	$(GO) run ./bench/cmd/pathupdate-bench -worker-bin $(BIN) -peer-bin bin/pathupdate-peer-bench $(BENCHFLAGS)
+
+# The console's pages with 100,000 dead letters and 8 partitions (target:
+# each under 300 ms; docs/console.md).
+bench-console:
+	$(GO) test ./internal/console -run '^$$' -bench Pages -benchtime 20x
 
 bench-quick: build
 	cd bench/peer && $(GO) build -o ../../bin/pathupdate-peer-bench .

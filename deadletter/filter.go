@@ -3,6 +3,7 @@ package deadletter
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ type Filter struct {
 	// FromSeq selects records at or after this dead-letter stream sequence:
 	// the next page starts at the last seq seen + 1. 0 means from the first.
 	FromSeq uint64
+	// Seqs, when not empty, selects only the records with these
+	// dead-letter stream sequences (an operator's selection on the
+	// console). Reading starts at the lowest of them.
+	Seqs []uint64
 }
 
 // SinceSlack is how far before Filter.Since the server starts reading.
@@ -62,8 +67,21 @@ func (f Filter) Match(r Record) bool {
 		return false
 	case f.FromSeq != 0 && r.Seq < f.FromSeq:
 		return false
+	case len(f.Seqs) > 0 && !slices.Contains(f.Seqs, r.Seq):
+		return false
 	}
 	return true
+}
+
+// startSeq is the first sequence a read for f need look at; 0: the first.
+func (f Filter) startSeq() uint64 {
+	start := f.FromSeq
+	if len(f.Seqs) > 0 {
+		if lowest := slices.Min(f.Seqs); lowest > start {
+			start = lowest
+		}
+	}
+	return start
 }
 
 // subject is the stream subject the filter reads: one waybill's, or all.
@@ -82,7 +100,7 @@ func (f Filter) oneWaybill() bool { return f.Waybill != "" && f.Waybill != Inval
 // subject that holds others' records too (InvalidWaybill reads them all;
 // the legacy _invalid subject also holds old dead letters of invalid ids).
 func (f Filter) onlyWaybill() bool {
-	return f.ErrCode == nil && f.Reason == "" && f.Since.IsZero() && f.FromSeq == 0 &&
+	return f.ErrCode == nil && f.Reason == "" && f.Since.IsZero() && f.FromSeq == 0 && len(f.Seqs) == 0 &&
 		f.Waybill != InvalidWaybill && f.Waybill != legacyInvalidWaybill
 }
 
@@ -105,10 +123,27 @@ func (f Filter) String() string {
 	if f.FromSeq != 0 {
 		parts = append(parts, "from-seq="+strconv.FormatUint(f.FromSeq, 10))
 	}
+	if len(f.Seqs) > 0 {
+		parts = append(parts, seqsText(f.Seqs))
+	}
 	if len(parts) == 0 {
 		return "all dead letters"
 	}
 	return strings.Join(parts, " ")
+}
+
+// seqsText names a selection: every sequence when there are a few, the
+// count when there are many (a message line stays short).
+func seqsText(seqs []uint64) string {
+	const spelledOut = 5
+	if len(seqs) > spelledOut {
+		return "seqs=" + strconv.Itoa(len(seqs)) + " selected"
+	}
+	text := make([]string, len(seqs))
+	for i, q := range seqs {
+		text[i] = strconv.FormatUint(q, 10)
+	}
+	return "seqs=" + strings.Join(text, ",")
 }
 
 // ErrBadFilterValue is matched by the errors of the Parse functions.

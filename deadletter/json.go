@@ -1,9 +1,12 @@
 package deadletter
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
@@ -33,6 +36,9 @@ type RecordJSON struct {
 	// TruncatedFrom is the original's size in bytes when Event is only its
 	// beginning (Record.TruncatedFrom); absent when Event is whole.
 	TruncatedFrom int `json:"truncated_from,omitempty"`
+	// TraceID is the trace of the failed delivery (from Record.TraceParent);
+	// absent without one.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // JSON returns r in the form RecordJSON describes.
@@ -42,12 +48,30 @@ func (r Record) JSON() RecordJSON {
 		Attempts: r.Attempts, OriginalSubject: r.OriginalSubject, OriginalSeq: r.OriginalSeq,
 		FirstAttempt: timeOrNil(r.FirstAttempt), LastAttempt: timeOrNil(r.LastAttempt),
 		FailedAt: r.FailedAt.UTC(), Replays: r.Replays, Event: eventJSON(r.Event),
-		TruncatedFrom: r.TruncatedFrom,
+		TruncatedFrom: r.TruncatedFrom, TraceID: r.TraceID(),
 	}
 	if _, err := pathupdate.DecodeEvent(r.Event); err != nil {
 		out.EventError = err.Error() // never holds the token
 	}
 	return out
+}
+
+// TraceID is the trace id of r.TraceParent, "" without a valid one.
+func (r Record) TraceID() string {
+	return pathupdate.TraceIDOf(r.traceContext(context.Background()))
+}
+
+// traceContext is ctx carrying r's trace context as a remote parent.
+func (r Record) traceContext(ctx context.Context) context.Context {
+	if r.TraceParent == "" {
+		return ctx
+	}
+	h := nats.Header{}
+	h.Set(pathupdate.TraceParentHeader, r.TraceParent)
+	if r.TraceState != "" {
+		h.Set(pathupdate.TraceStateHeader, r.TraceState)
+	}
+	return pathupdate.ExtractTrace(ctx, h)
 }
 
 func timeOrNil(t time.Time) *time.Time {

@@ -76,6 +76,10 @@ const MaxErrMsgBytes = 512
 const (
 	maxReasonBytes  = 64
 	maxSubjectBytes = 512
+	// W3C: traceparent is 55 characters in version 00 (a later version
+	// may add fields); tracestate is at most 32 members, about 512 bytes.
+	maxTraceParentBytes = 128
+	maxTraceStateBytes  = 1024
 )
 
 // ErrMalformed is matched (errors.Is) by every error FromMsg returns for a
@@ -105,6 +109,12 @@ type Record struct {
 	// its beginning (the whole would not fit the server's max payload
 	// together with the headers; see Writer.Write); 0 when Event is whole.
 	TruncatedFrom int
+	// TraceParent and TraceState are the W3C trace context of the failed
+	// delivery (headers pathupdate.TraceParentHeader and TraceStateHeader,
+	// as on a trace message): a replay publishes the event in the same
+	// trace. Empty when the event came without one and tracing was off.
+	TraceParent string
+	TraceState  string
 }
 
 // Validate reports what makes r unfit to write.
@@ -177,6 +187,8 @@ func (r Record) headers() nats.Header {
 	if r.TruncatedFrom > 0 {
 		h.Set(EventTruncatedHeader, strconv.Itoa(r.TruncatedFrom))
 	}
+	setText(pathupdate.TraceParentHeader, r.TraceParent, maxTraceParentBytes)
+	setText(pathupdate.TraceStateHeader, r.TraceState, maxTraceStateBytes)
 	return h
 }
 
@@ -282,6 +294,11 @@ func fromHeaders(h nats.Header) (Record, error) {
 	r.FailedAt = stamp(FailedAtHeader, true)
 	r.Replays = integer(ReplaysHeader, true)
 	r.TruncatedFrom = integer(EventTruncatedHeader, true)
+	// Trace context is never required, nor checked: a malformed one only
+	// starts a new trace when replayed.
+	trace := pathupdate.HeaderCarrier(h)
+	r.TraceParent = singleLine(trace.Get(pathupdate.TraceParentHeader), maxTraceParentBytes)
+	r.TraceState = singleLine(trace.Get(pathupdate.TraceStateHeader), maxTraceStateBytes)
 	if len(errs) > 0 {
 		return Record{}, errors.Join(errs...)
 	}

@@ -190,3 +190,27 @@ func TestReplaysOf(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordKeepsTraceContext: the trace context goes into the W3C
+// headers and comes back, read in any case; the JSON form names the
+// trace; a record without one has none.
+func TestRecordKeepsTraceContext(t *testing.T) {
+	t.Parallel()
+	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
+	r := Record{Event: []byte("{}"), WaybillID: "W1", Reason: ReasonRejected, OriginalSubject: "logistics.trace.W1", OriginalSeq: 7,
+		FailedAt: time.Unix(1, 0).UTC(), TraceParent: "00-" + id + "-00f067aa0ba902b7-01", TraceState: "vendor=x"}
+	m := r.Msg()
+	if m.Header.Get("traceparent") != r.TraceParent || m.Header.Get("tracestate") != r.TraceState {
+		t.Fatalf("headers %v lack the trace context", m.Header)
+	}
+	m.Header["Traceparent"] = m.Header["traceparent"] // a tool that rewrote the case
+	delete(m.Header, "traceparent")
+	back, err := fromParts(m.Subject, 1, m.Header, m.Data)
+	if err != nil || back.TraceParent != r.TraceParent || back.TraceState != r.TraceState || back.TraceID() != id || back.JSON().TraceID != id {
+		t.Fatalf("read back %+v (%v): want the trace context of %+v", back, err, r)
+	}
+	r.TraceParent, r.TraceState = "", ""
+	if m := r.Msg(); m.Header.Get("traceparent") != "" || r.TraceID() != "" || r.JSON().TraceID != "" {
+		t.Errorf("a record without trace context: headers %v, trace id %q", m.Header, r.TraceID())
+	}
+}

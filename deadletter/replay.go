@@ -11,6 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/internal/keyorder"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -263,9 +266,12 @@ func (run *replayRun) publish(ctx context.Context, it item) error {
 	s := run.s
 	m := &nats.Msg{Subject: it.subject, Data: it.data, Header: nats.Header{}}
 	m.Header.Set(ReplaysHeader, strconv.Itoa(it.rec.Replays+1))
+	tctx, span := s.replaySpan(it.rec.traceContext(ctx), it.rec)
+	m.Header = pathupdate.InjectTrace(tctx, m.Header)
 	pctx, pcancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	ack, err := s.js.PublishMsg(pctx, m, jetstream.WithMsgID(it.msgID), jetstream.WithExpectStream(pathupdate.TraceStream))
 	pcancel()
+	endReplaySpan(span, ack, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // cancelled from outside: say so
@@ -316,4 +322,28 @@ func (run *replayRun) report(it item, ack *jetstream.PubAck) {
 	if run.opts.Progress != nil {
 		run.opts.Progress(p)
 	}
+}
+
+// replaySpan starts the span of one record's replay in the trace the
+// record kept; ctx and nil when tracing is off. Its attributes are the
+// record's reason, errcode and replay count, never its waybill.
+func (s *Store) replaySpan(ctx context.Context, r Record) (context.Context, trace.Span) {
+	if s.tracer == nil {
+		return ctx, nil
+	}
+	return s.tracer.Start(ctx, "replay "+pathupdate.TraceStream, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("pathupdate.reason", r.Reason), attribute.Int("pathupdate.errcode", r.ErrCode),
+			attribute.Int("pathupdate.replays", r.Replays+1), attribute.Int64("pathupdate.deadletter.seq", int64(r.Seq))))
+}
+
+func endReplaySpan(span trace.Span, ack *jetstream.PubAck, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, "publish not acknowledged")
+	} else {
+		span.SetAttributes(attribute.Int64("messaging.nats.stream.sequence", int64(ack.Sequence)), attribute.Bool("pathupdate.duplicate", ack.Duplicate))
+	}
+	span.End()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
@@ -54,6 +55,11 @@ type StoreConfig struct {
 	Logger zerolog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// TracerProvider, when set, gets a span per replayed record, in the
+	// trace the dead letter kept (Record.TraceParent). Default nil: no
+	// spans; the replayed message still carries the record's trace
+	// context, so the worker's spans join its trace.
+	TracerProvider trace.TracerProvider
 	// Concurrency bounds the publishes (Replay) and deletes (Purge) in
 	// flight at once; default ConcurrencyDefault (16). One waybill's
 	// events are always replayed one after the other.
@@ -96,9 +102,10 @@ func (c StoreConfig) Validate() error {
 // safe for concurrent use; two replays of the same records at once
 // publish each event once (see Replay).
 type Store struct {
-	js  jetstream.JetStream
-	cfg StoreConfig
-	log zerolog.Logger
+	js     jetstream.JetStream
+	cfg    StoreConfig
+	log    zerolog.Logger
+	tracer trace.Tracer // nil: tracing off
 }
 
 // NewStore returns a Store on js, a handle the caller owns.
@@ -110,7 +117,7 @@ func NewStore(js jetstream.JetStream, cfg StoreConfig) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Store{js: js, cfg: cfg, log: cfg.Logger}, nil
+	return &Store{js: js, cfg: cfg, log: cfg.Logger, tracer: pathupdate.TracerOf(cfg.TracerProvider)}, nil
 }
 
 // Get returns the dead letter with stream sequence seq; an error matching
@@ -175,7 +182,7 @@ func (s *Store) snapshot(ctx context.Context, f Filter) (snapshot, error) {
 		n = info.State.Subjects[f.subject()]
 	}
 	snap := snapshot{stream: st, last: info.State.LastSeq, onSubject: n}
-	snap.empty = n == 0 || f.FromSeq > snap.last ||
+	snap.empty = n == 0 || f.startSeq() > snap.last ||
 		!f.Since.IsZero() && info.State.LastTime.Before(f.Since.Add(-SinceSlack))
 	return snap, nil
 }
@@ -195,8 +202,8 @@ func (s *Store) scan(ctx context.Context, snap snapshot, f Filter, headersOnly b
 		InactiveThreshold: time.Minute,
 	}
 	switch {
-	case f.FromSeq > 0:
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.FromSeq
+	case f.startSeq() > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.startSeq()
 	case !f.Since.IsZero():
 		start := f.Since.Add(-SinceSlack)
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start

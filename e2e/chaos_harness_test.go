@@ -166,6 +166,7 @@ type workerOpts struct {
 	MaxInFlight   int           // default 64
 	RetryAttempts int           // default 100: a scenario about a budget sets its own
 	RetryMax      time.Duration // default 200ms
+	NoCredentials bool          // no --appid/--appsecret (--token-source none in Extra)
 	Extra         []string
 }
 
@@ -185,13 +186,15 @@ func startChaosWorker(t *testing.T, natsURL, apiBase string, o workerOpts) *work
 	if o.RetryMax == 0 {
 		o.RetryMax = 200 * time.Millisecond
 	}
-	args := append([]string{"worker", "--nats-url", natsURL, "--api-base", apiBase,
-		"--appid", sandbox.DefaultAppID, "--appsecret", sandbox.DefaultAppSecret,
-		"--log-format", "json", "--log-level", "info",
+	args := []string{"worker", "--nats-url", natsURL, "--api-base", apiBase}
+	if !o.NoCredentials {
+		args = append(args, "--appid", sandbox.DefaultAppID, "--appsecret", sandbox.DefaultAppSecret)
+	}
+	args = append(append(args, "--log-format", "json", "--log-level", "info",
 		"--concurrency", strconv.Itoa(o.Concurrency), "--max-in-flight", strconv.Itoa(o.MaxInFlight),
 		"--retry-initial", "10ms", "--retry-max", o.RetryMax.String(), "--retry-attempts", strconv.Itoa(o.RetryAttempts),
 		"--ack-wait", "3s", "--pinned-ttl", "2s", "--member-ttl", "2s", "--shutdown-timeout", "5s",
-		"--http-addr", "off"}, o.Extra...)
+		"--http-addr", "off"), o.Extra...)
 	p := &workerProc{cmd: exec.Command(binary, args...), out: &natstest.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
@@ -70,6 +71,11 @@ type Config struct {
 	Connected func() bool
 	// Logger gets one line per request (never the token); default: none.
 	Logger zerolog.Logger
+	// TracerProvider, when set, gets a span per request, the parent of
+	// its events' publish spans (the Publisher's own TracerProvider). A
+	// request's traceparent header reaches the events' messages either
+	// way. Default nil: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // WithDefaults returns a copy of c with every unset field at its default.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
@@ -26,6 +27,7 @@ type Handler struct {
 	log       zerolog.Logger
 	auth      bool
 	tokenHash [sha256.Size]byte
+	tracer    trace.Tracer // nil: tracing off (tracing.go)
 }
 
 // NewHandler returns a Handler publishing through pub, a Publisher the
@@ -38,7 +40,7 @@ func NewHandler(pub *pathupdate.Publisher, cfg Config) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Handler{pub: pub, cfg: cfg, log: cfg.Logger}
+	h := &Handler{pub: pub, cfg: cfg, log: cfg.Logger, tracer: pathupdate.TracerOf(cfg.TracerProvider)}
 	if cfg.Token != "" {
 		h.auth = true
 		// Comparing fixed-size hashes keeps the comparison constant-time
@@ -61,8 +63,10 @@ func refuse(code int, format string, args ...any) *requestError {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	r, span := h.traceRequest(r)
 	resp, rerr := h.serve(w, r)
 	if rerr != nil {
+		endRequest(span, rerr.code)
 		switch rerr.code {
 		case http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", wwwAuthenticate(r))
@@ -79,6 +83,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(h.cfg.RetryAfter/time.Second)))
 	}
 	writeJSON(w, code, resp)
+	endRequest(span, code)
 	h.logRequest(r, code, start, resp).Msg("gateway request")
 }
 
@@ -196,6 +201,9 @@ func (h *Handler) logRequest(r *http.Request, code int, start time.Time, resp *R
 		ev = h.log.Debug()
 	}
 	ev = ev.Str("remote", r.RemoteAddr).Str("method", r.Method).Int("status", code).Dur("took", time.Since(start))
+	if id := pathupdate.TraceIDOf(r.Context()); id != "" {
+		ev = ev.Str("trace_id", id)
+	}
 	if resp != nil {
 		ev = ev.Int("events", len(resp.Results)).Int("accepted", resp.Accepted).Int("duplicates", resp.Duplicates).
 			Int("invalid", resp.Invalid).Int("failed", resp.Failed)

@@ -92,6 +92,7 @@ func (c ClientConfig) Validate() error {
 		errs.Add("Timeout", "%v: use a positive duration or 0 for the default %v", c.Timeout, DefaultCallTimeout)
 	}
 	c.validateTransport(&errs)
+	c.validateOpenInterface(&errs)
 	return errs.Err()
 }
 
@@ -117,6 +118,7 @@ type Client struct {
 	// Cloud Call). UpdatePath's token handling serves both.
 	encode func(Event) []byte
 	call   func(ctx context.Context, tok Secret, body []byte) Outcome
+	oi     *openInterface // with NewNoTokenSource: the open-interface service's state, else nil
 }
 
 // NewClient returns a Client for cfg (defaults filled in).
@@ -143,6 +145,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c.call = c.post
 	if cfg.Transport == TransportCloudCall {
 		c.useCloudCall()
+	}
+	if callsWithoutToken(cfg.Tokens) {
+		c.useOpenInterface()
 	}
 	return c, nil
 }
@@ -270,11 +275,16 @@ func (c *Client) post(ctx context.Context, tok Secret, body []byte) Outcome {
 		return o
 	}
 	var a struct {
-		ErrCode json.RawMessage `json:"errcode"`
-		ErrMsg  string          `json:"errmsg"`
+		ErrCode   json.RawMessage `json:"errcode"`
+		ErrMsg    string          `json:"errmsg"`
+		ErrorType string          `json:"error_type"` // a gateway's (openinterface.go)
 	}
 	if err := decodeJSON(raw, &a); err != nil {
 		return Outcome{Kind: Transient, HTTPStatus: http.StatusOK, Err: err}
+	}
+	if a.ErrCode == nil && a.ErrorType != "" {
+		return Outcome{Kind: Transient, HTTPStatus: http.StatusOK,
+			Err: fmt.Errorf("%w: %.40q", ErrGatewayAnswer, scrubSecrets(a.ErrorType, tok))}
 	}
 	code := 0 // some APIs leave errcode out on success
 	if a.ErrCode != nil {
@@ -296,7 +306,10 @@ func (c *Client) post(ctx context.Context, tok Secret, body []byte) Outcome {
 func (c *Client) roundTrip(ctx context.Context, tok Secret, body []byte) (raw []byte, o Outcome, ok bool) {
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	u := c.url + "?access_token=" + url.QueryEscape(tok.Reveal()) + c.query
+	u := c.url
+	if tok != "" { // none through the open-interface service (openinterface.go)
+		u += "?access_token=" + url.QueryEscape(tok.Reveal()) + c.query
+	}
 	req, err := http.NewRequestWithContext(cctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return nil, Outcome{Kind: Transient, Err: redactURLError(err)}, false

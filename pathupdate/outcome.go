@@ -26,6 +26,12 @@ const (
 	ConfigBroken
 	// Throttled: a rate or quota limit (45011 minute quota, 45009 daily quota).
 	Throttled
+	// Unavailable: the way to the API is not there for now, and no event's
+	// doing: WeChat Cloud Hosting's open-interface service starting or
+	// initialising (41001 right after a start, 85113), its gateway's 502
+	// and link errors (85112, error_type). Unlike Transient it never
+	// spends an event's budget (openinterface.go).
+	Unavailable
 )
 
 func (k Kind) String() string {
@@ -42,6 +48,8 @@ func (k Kind) String() string {
 		return "config_broken"
 	case Throttled:
 		return "throttled"
+	case Unavailable:
+		return "unavailable"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/internal/keyorder"
 )
@@ -47,6 +48,11 @@ type PublisherConfig struct {
 	AckTimeout time.Duration
 	// Logger; default zerolog.Nop().
 	Logger zerolog.Logger
+	// TracerProvider, when set, gets a span per publish, and the message
+	// carries its trace context (traceparent). Default nil: no spans; a
+	// trace context the caller's ctx already carries (a gateway request's)
+	// still goes onto the message.
+	TracerProvider trace.TracerProvider
 }
 
 // WithDefaults returns a copy of c with every unset field at its default.
@@ -77,9 +83,10 @@ func (c PublisherConfig) Validate() error {
 // PubAck. It is safe for concurrent use. It creates no streams: a worker
 // (or EnsureStreams) does.
 type Publisher struct {
-	js  jetstream.JetStream
-	cfg PublisherConfig
-	log zerolog.Logger
+	js     jetstream.JetStream
+	cfg    PublisherConfig
+	log    zerolog.Logger
+	tracer trace.Tracer // nil: tracing off
 }
 
 // NewPublisher returns a Publisher on js, a handle the caller owns (and
@@ -92,7 +99,7 @@ func NewPublisher(js jetstream.JetStream, cfg PublisherConfig) (*Publisher, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Publisher{js: js, cfg: cfg, log: cfg.Logger}, nil
+	return &Publisher{js: js, cfg: cfg, log: cfg.Logger, tracer: TracerOf(cfg.TracerProvider)}, nil
 }
 
 // PublishResult is what the stream answered to one publish.
@@ -124,14 +131,18 @@ func (p *Publisher) PublishWithID(ctx context.Context, ev Event, msgID string) (
 	} else if err := checkMsgID(msgID); err != nil {
 		return PublishResult{}, err
 	}
+	ctx, span := publishSpan(ctx, p.tracer)
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.AckTimeout)
 	defer cancel()
 	subject := TraceSubject(ev.WaybillID)
-	ack, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: ev.Encode()},
-		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
+	m := &nats.Msg{Subject: subject, Data: ev.Encode()}
+	m.Header = InjectTrace(ctx, m.Header)
+	ack, err := p.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
 	if err != nil {
+		endPublish(span, 0, false, err)
 		return PublishResult{MsgID: msgID}, publishError(subject, err)
 	}
+	endPublish(span, ack.Sequence, ack.Duplicate, nil)
 	if ack.Duplicate {
 		p.log.Debug().Str("subject", subject).Str("msg_id", msgID).Uint64("seq", ack.Sequence).Msg("duplicate publish, stored once")
 	}
@@ -363,17 +374,20 @@ func (p *Publisher) lineTask(ev Event, n int, t *tally, turn *lineTurn) keyorder
 			if !turn.take() {
 				return nil
 			}
-			future, deadline, err := p.send(ev)
+			ctx, span := publishSpan(context.Background(), p.tracer) // each line starts its own trace
+			future, deadline, err := p.send(ctx, ev)
 			close(turn.sent)
 			var ack *jetstream.PubAck
 			if err == nil {
 				ack, err = awaitAck(future, deadline)
 			}
 			if err != nil {
+				endPublish(span, 0, false, err)
 				p.log.Debug().Int("line", n).Err(MaskPhonesError(err)).Msg("publish not acknowledged")
 				t.line(n, err, false)
 				return &unacked{line: n, err: err}
 			}
+			endPublish(span, ack.Sequence, ack.Duplicate, nil)
 			t.line(n, nil, ack.Duplicate)
 			return nil
 		},
@@ -391,15 +405,17 @@ func (p *Publisher) lineTask(ev Event, n int, t *tally, turn *lineTurn) keyorder
 
 // send publishes one event without waiting for its PubAck, which is due by
 // deadline (AckTimeout from now). A handle with its own (lower) async
-// limit stalls the publish: it is tried again until the deadline.
-func (p *Publisher) send(ev Event) (jetstream.PubAckFuture, time.Time, error) {
+// limit stalls the publish: it is tried again until the deadline. The
+// message carries ctx's trace context.
+func (p *Publisher) send(ctx context.Context, ev Event) (jetstream.PubAckFuture, time.Time, error) {
 	deadline := time.Now().Add(p.cfg.AckTimeout)
 	msgID := ev.ID()
 	subject := TraceSubject(ev.WaybillID)
 	data := ev.Encode()
 	for {
-		future, err := p.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data},
-			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
+		m := &nats.Msg{Subject: subject, Data: data}
+		m.Header = InjectTrace(ctx, m.Header)
+		future, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
 		if err == nil {
 			return future, deadline, nil
 		}

@@ -60,14 +60,17 @@ var ErrSecretFileTooLarge = fmt.Errorf("more than %d bytes: a secret file holds 
 // ReadSecretFile reads a secret kept in the file at path, white space
 // around it trimmed, reading no more than MaxSecretFileSize bytes (and one
 // to tell). exposed reports that group or others may read the file, which
-// a caller should warn about. Errors name the path, never the content.
+// a caller should warn about; a group that is how this process reads a
+// file someone else owns (a Kubernetes secret volume: root's file, the
+// pod's fsGroup) does not count. Errors name the path, never the content.
 // The file token source reads its file the same way.
 func ReadSecretFile(path string) (s Secret, exposed bool, err error) {
 	s, fi, err := readSecretFile(path)
 	if err != nil {
 		return "", false, err
 	}
-	return s, fi.Mode().Perm()&0o044 != 0, nil
+	perm := fi.Mode().Perm()
+	return s, perm&0o004 != 0 || perm&0o040 != 0 && !readsThroughGroup(fi), nil
 }
 
 // readSecretFile is ReadSecretFile, giving what the open file's Stat said

@@ -192,6 +192,32 @@ func PartitionFilter(p int) string {
 	return strconv.Itoa(p) + "." + TraceSubjectPrefix + "*"
 }
 
+// ValidName reports whether s can name a deployment's consumers (their
+// prefix) or a worker: 1 to 128 letters, digits, - and _, which every
+// JetStream consumer name and key-value key takes.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// PartitionConsumer is the durable consumer of partition p for a
+// deployment whose workers' consumer name prefix is prefix
+// (worker.Config.Consumer): "<prefix>-p<p>". Every package that names a
+// partition consumer calls this one.
+func PartitionConsumer(prefix string, p int) string { return prefix + "-p" + strconv.Itoa(p) }
+
+// UnpartitionedConsumer is the durable consumer that takes what the trace
+// stream stored without a partition (UnpartitionedFilter), for a
+// deployment whose workers' consumer name prefix is prefix.
+func UnpartitionedConsumer(prefix string) string { return prefix + "-unpartitioned" }
+
 // WaybillFromSubject returns the last token of a subject: the waybill of a
 // stored trace subject (<p>.logistics.trace.<waybill>), of a publish
 // subject, or of a dead-letter subject.

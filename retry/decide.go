@@ -120,7 +120,7 @@ func (p Policy) Decide(in Input) Decision {
 		return Decision{Action: Ack}
 	case pathupdate.Rejected:
 		return Decision{Action: DeadLetter, Reason: deadletter.ReasonRejected}
-	case pathupdate.TokenInvalid, pathupdate.ConfigBroken, pathupdate.Throttled:
+	case pathupdate.TokenInvalid, pathupdate.ConfigBroken, pathupdate.Throttled, pathupdate.Unavailable:
 		return p.wait(in)
 	}
 	// Transient, and any Kind this package does not know: retrying can

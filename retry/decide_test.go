@@ -51,6 +51,9 @@ var decideOutcomes = []struct {
 	{"40164 IP not whitelisted", pathupdate.Outcome{Kind: pathupdate.ConfigBroken, ErrCode: pathupdate.ErrcodeIPNotWhitelisted, HTTPStatus: http.StatusOK}, classNever},
 	{"45009 daily quota", pathupdate.Outcome{Kind: pathupdate.Throttled, ErrCode: pathupdate.ErrcodeDailyQuota, HTTPStatus: http.StatusOK}, classNever},
 	{"45011 minute quota", pathupdate.Outcome{Kind: pathupdate.Throttled, ErrCode: pathupdate.ErrcodeMinuteQuota, HTTPStatus: http.StatusOK}, classNever},
+	{"open-interface 85113 not ready", pathupdate.Outcome{Kind: pathupdate.Unavailable, ErrCode: pathupdate.ErrcodeCloudbaseTokenPending, HTTPStatus: http.StatusOK}, classNever},
+	{"open-interface gateway 502", pathupdate.Outcome{Kind: pathupdate.Unavailable, HTTPStatus: http.StatusBadGateway}, classNever},
+	{"open-interface 85107 not whitelisted", pathupdate.Outcome{Kind: pathupdate.ConfigBroken, ErrCode: pathupdate.ErrcodePathNotWhitelisted, HTTPStatus: http.StatusOK}, classNever},
 }
 
 // TestDecide runs every outcome through every breaker state, with and

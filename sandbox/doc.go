@@ -45,6 +45,14 @@
 //     come back as the function's errCode. Calls are recorded in the same
 //     record as path/update's, with Call.Via "cloudcall", so order and
 //     duplicate checks see either transport.
+//   - With Config.OpenInterface (`pathupdate sandbox --open-interface`),
+//     path/update plays WeChat Cloud Hosting's open-interface service
+//     instead: it takes calls without access_token, refuses those with one
+//     (40001), and answers on demand what the service answers when it is
+//     not set up or not ready (41001, 85107, 85112, 85113, 48001, HTTP 502,
+//     an error_type): SetOpenInterfaceAnswer, PUT /sandbox/open-interface
+//     (openinterface.go). Calls it passes on are recorded with Call.Via
+//     "open_interface".
 //
 // The request body is checked by this package's own code, never by package
 // pathupdate's validation: a bug there must show up as a rejected call here.

@@ -14,7 +14,7 @@ import (
 // Faults are the failures injected into logistics.updatePath calls by
 // either transport, checked in this order once the access_token has been
 // accepted: outage, HTTP 5xx, latency, (cloud call only: invoke error),
-// minute quota, system error. The token endpoints never get faults.
+// daily quota, second quota, minute quota, system error. The token endpoints never get faults.
 //
 // Through the cloud call, outage and 5xx are HTTP statuses of the invoke
 // API, the invoke error is the invoke API's errcode, and the minute quota
@@ -37,6 +37,13 @@ type Faults struct {
 	// MinuteQuota is how many calls are let through per wall-clock minute
 	// (of Config.Now); the calls beyond get errcode 45011. 0 = unlimited.
 	MinuteQuota int `json:"minute_quota"`
+	// DailyQuota is how many calls the day's quota allows; the calls
+	// beyond get errcode 45009 until the day changes (see quota.go).
+	// 0 = unlimited.
+	DailyQuota int `json:"daily_quota"`
+	// SecondQuota is how many calls are let through per wall-clock second;
+	// the calls beyond get errcode 45011. 0 = unlimited.
+	SecondQuota int `json:"second_quota"`
 	// InvokeErrorRate is the fraction of /tcb/invokecloudfunction calls
 	// the invoke API itself answers InvokeErrcode, the function not run.
 	// path/update calls never get it.
@@ -63,6 +70,10 @@ func (f Faults) Validate() error {
 		return fmt.Errorf("latency %v: want 0 or more", time.Duration(f.Latency))
 	case f.MinuteQuota < 0:
 		return fmt.Errorf("minute_quota %d: want 0 (unlimited) or more", f.MinuteQuota)
+	case f.DailyQuota < 0:
+		return fmt.Errorf("daily_quota %d: want 0 (unlimited) or more", f.DailyQuota)
+	case f.SecondQuota < 0:
+		return fmt.Errorf("second_quota %d: want 0 (unlimited) or more", f.SecondQuota)
 	case !(f.InvokeErrorRate >= 0 && f.InvokeErrorRate <= 1):
 		return fmt.Errorf("invoke_error_rate %v: want a fraction in [0, 1]", f.InvokeErrorRate)
 	}
@@ -82,6 +93,7 @@ func (f Faults) clamped() Faults {
 	f.InvokeErrorRate = clamp(f.InvokeErrorRate)
 	f.Latency = max(f.Latency, 0)
 	f.MinuteQuota = max(f.MinuteQuota, 0)
+	f.DailyQuota, f.SecondQuota = max(f.DailyQuota, 0), max(f.SecondQuota, 0)
 	return f
 }
 
@@ -145,6 +157,9 @@ func (s *Sandbox) faultAfter(now time.Time, waybillID string) int {
 	f := s.faults
 	if slices.Contains(f.SystemErrorWaybills, waybillID) {
 		return ErrcodeSystemError
+	}
+	if code := s.limitsLocked(now, f); code != ErrcodeOK {
+		return code
 	}
 	if f.MinuteQuota > 0 {
 		m := now.Truncate(time.Minute)

@@ -31,7 +31,8 @@ type Call struct {
 	// call is still being answered.
 	HTTPStatus int `json:"http_status"`
 	// Via is "" for a call of path/update, ViaCloudCall for one through
-	// /tcb/invokecloudfunction. For the latter ErrCode is the invoke API's
+	// /tcb/invokecloudfunction, ViaOpenInterface for one through the
+	// open-interface service (Config.OpenInterface). For the latter ErrCode is the invoke API's
 	// errcode when that was not 0, else the errCode the function returned.
 	Via string `json:"via,omitempty"`
 }
@@ -214,5 +215,6 @@ func (s *Sandbox) Reset() {
 	r.gen++
 	r.init()
 	r.mu.Unlock()
+	s.NextDay() // the daily quota starts again too
 	s.log.Info().Msg("sandbox: record reset")
 }

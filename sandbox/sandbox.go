@@ -64,6 +64,10 @@ type Config struct {
 	// Base not enabled for the app) to every call with a valid
 	// access_token. Default false.
 	CloudBaseDisabled bool
+	// OpenInterface makes path/update play WeChat Cloud Hosting's
+	// open-interface service: calls without access_token are taken, calls
+	// with one refused (openinterface.go). Default false.
+	OpenInterface bool
 	// Seed seeds the fault dice so a run can be repeated; 0 means
 	// time-based.
 	Seed int64
@@ -138,6 +142,9 @@ type Sandbox struct {
 	faults Faults
 	dice   *mrand.Rand
 	quota  minuteQuota
+	limits quotaCounters // the daily quota and the second's calls (quota.go)
+
+	oi openInterfaceState // the open-interface service's answer on demand (own lock)
 }
 
 // New returns a Sandbox for cfg (defaults filled in), or an error naming
@@ -179,9 +186,15 @@ func (s *Sandbox) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("/cgi-bin/token", s.handleClassicToken)
 	m.HandleFunc("/cgi-bin/stable_token", s.handleStableToken)
-	m.HandleFunc(PathUpdatePath, s.handlePathUpdate)
+	if s.cfg.OpenInterface {
+		m.HandleFunc(PathUpdatePath, s.handleOpenInterfacePathUpdate)
+	} else {
+		m.HandleFunc(PathUpdatePath, s.handlePathUpdate)
+	}
 	m.HandleFunc(InvokeCloudFunctionPath, s.handleInvokeCloudFunction)
 	s.adminRoutes(m)
+	s.quotaRoutes(m)
+	s.openInterfaceRoutes(m)
 	s.mux = m
 }
 
@@ -231,6 +244,8 @@ var errmsgs = map[int]string{
 	ErrcodeMinuteQuota:       "api minute-quota reach limit  mustslower  retry next minute",
 	ErrcodeDataFormat:        "data format error",
 	ErrcodeIncorrectToken:    "incorrect token",
+	ErrcodeQuotaBadPath:      "invalid cgi_path, must start with / and carry no host",
+	ErrcodeQuotaPathNotFound: "cgi_path not found, please check",
 
 	ErrcodeInvokeSystemError:   "system error",
 	ErrcodeMissingParameter:    "missing parameter",

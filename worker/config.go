@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
@@ -50,6 +51,16 @@ type Config struct {
 	// ShutdownTimeout is how long Stop lets API calls in progress finish
 	// before it cancels them. Default ShutdownTimeoutDefault.
 	ShutdownTimeout time.Duration
+	// RateLimit is how many calls per second to logistics.updatePath the
+	// whole deployment makes at most; each worker takes its share from
+	// the live members (rate.go). 0, the default, is no limit.
+	RateLimit float64
+	// RateLimitAuto makes RateLimit follow the rate_limit getApiQuota
+	// reports (none while it reports none). Default false.
+	RateLimitAuto bool
+	// QuotaInterval is how often the one worker that watches WeChat's
+	// quota asks getApiQuota (quota.go). Default QuotaIntervalDefault.
+	QuotaInterval time.Duration
 	// Retry decides what to do with each outcome. Default retry.Policy{}.WithDefaults().
 	Retry retry.Policy
 	// Breaker pauses delivery as a whole when the API fails for everything.
@@ -61,6 +72,10 @@ type Config struct {
 	// History, when set, gets a record of every delivery, dead letter and
 	// retry (package history). Default none.
 	History HistoryWriter
+	// TracerProvider, when set, gets a span per settled event and per API
+	// call, in the trace of the event's traceparent header (tracing.go);
+	// dead letters keep that trace context. Default nil: no spans, no cost.
+	TracerProvider trace.TracerProvider
 	// Logger receives one line per delivery failure and lifecycle events.
 	Logger zerolog.Logger
 	// Now is the clock. Default time.Now.
@@ -93,6 +108,9 @@ func (c Config) WithDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = ShutdownTimeoutDefault
 	}
+	if c.QuotaInterval == 0 {
+		c.QuotaInterval = QuotaIntervalDefault
+	}
 	c.Retry = c.Retry.WithDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
@@ -116,10 +134,10 @@ func (c Config) Validate() error {
 	// The consumer's name goes into JetStream subjects and the server's
 	// file names: the server refuses . * > and blanks, and this package
 	// appends -p<N>. Checked here so that a wrong one fails before Start.
-	if !validMemberID(c.Consumer) {
+	if !pathupdate.ValidName(c.Consumer) {
 		errs.Add("Consumer", "%q: use 1 to 128 letters, digits, - and _ (default %q)", c.Consumer, ConsumerDefault)
 	}
-	if !validMemberID(c.MemberID) {
+	if !pathupdate.ValidName(c.MemberID) {
 		errs.Add("MemberID", "%q: use 1 to 128 letters, digits, - and _ (default: host name, process id and a random suffix)", c.MemberID)
 	}
 	if c.MaxInFlight < 1 {
@@ -135,6 +153,12 @@ func (c Config) Validate() error {
 		if d.v < time.Second {
 			errs.Add(d.field, "%s is too short: use at least 1s (default %s)", d.v, d.deflt)
 		}
+	}
+	if p := rateLimitProblem(c.RateLimit); p != "" {
+		errs.Add("RateLimit", "%s (default 0)", p)
+	}
+	if c.QuotaInterval < time.Second {
+		errs.Add("QuotaInterval", "%s is too short: use at least 1s (default %s)", c.QuotaInterval, QuotaIntervalDefault)
 	}
 	if c.ShutdownTimeout < 0 {
 		errs.Add("ShutdownTimeout", "%s: must not be negative (default %s)", c.ShutdownTimeout, ShutdownTimeoutDefault)

@@ -16,9 +16,6 @@ import (
 // pinned client of a consumer.
 const pinHeader = "Nats-Pin-Id"
 
-// consumerName is the durable consumer of partition n.
-func consumerName(prefix string, n int) string { return fmt.Sprintf("%s-p%d", prefix, n) }
-
 // start creates or updates the partition's consumer and begins pulling,
 // with the gate closed until watchGate opens it.
 func (p *partition) start(ctx context.Context) error {
@@ -26,6 +23,7 @@ func (p *partition) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker: consumer %s on stream %s: %w", p.consumer, pathupdate.TraceStream, err)
 	}
+	p.w.applyPause(ctx, p.consumer)
 	p.dropOrphanPin(ctx, cons)
 	cc, err := cons.Consume(p.handle,
 		jetstream.PullMaxMessages(min(p.w.cfg.MaxInFlight, 256)),

@@ -19,6 +19,16 @@ type Prober interface {
 	Probe(ctx context.Context) error
 }
 
+// Blocker is a Deliverer that can tell, from the answers it got, that a
+// setting outside the worker blocks delivery and what to fix;
+// *pathupdate.Client is one (WeChat Cloud Hosting's open-interface
+// service: a path not on its whitelist, the service switched off). Blocked
+// returns nil when nothing does. Readiness reports it beside refused
+// credentials; the events themselves wait behind the breaker.
+type Blocker interface {
+	Blocked() error
+}
+
 // probeTimeout bounds one credentials probe.
 const probeTimeout = 15 * time.Second
 
@@ -104,12 +114,13 @@ type Health struct {
 // Health reports whether delivery is paused and why.
 func (w *Worker) Health() Health {
 	h := Health{Breaker: w.breaker.State()}
-	w.mu.Lock()
-	creds := w.credentials
-	w.mu.Unlock()
+	err := w.Credentials()
+	quota := w.QuotaPaused()
 	switch {
-	case creds != "":
-		h.Why = creds
+	case err != nil:
+		h.Why = err.Error()
+	case quota != nil:
+		h.Why = quota.Error()
 	case h.Breaker != retry.Closed:
 		h.Why = "circuit breaker " + h.Breaker.String() + ": the WeChat API fails for every event (" + w.breaker.Why() + ")"
 	}
@@ -117,12 +128,17 @@ func (w *Worker) Health() Health {
 }
 
 // Credentials returns nil unless WeChat refused the app's credentials at
-// the last probe; the error says what to fix. For a readiness check.
+// the last probe, or the Deliverer is a Blocker that reports a setting
+// blocking delivery; the error says what to fix. For a readiness check.
 func (w *Worker) Credentials() error {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.credentials != "" {
-		return errors.New(w.credentials)
+	creds := w.credentials
+	w.mu.Unlock()
+	if creds != "" {
+		return errors.New(creds)
+	}
+	if b, ok := w.api.(Blocker); ok {
+		return b.Blocked()
 	}
 	return nil
 }

@@ -33,6 +33,11 @@ type Member struct {
 	// is not (refused credentials, or the outcome that opened the breaker).
 	Breaker string `json:"breaker,omitempty"`
 	Paused  string `json:"paused,omitempty"`
+	// Delivered and DeadLettered are its running totals since it started
+	// (Stats): a reader that samples them works out rates per minute
+	// for the whole deployment without scraping each worker.
+	Delivered    uint64 `json:"delivered"`
+	DeadLettered uint64 `json:"dead_lettered"`
 }
 
 // membership is this worker's entry in MembersBucket.
@@ -40,6 +45,7 @@ type membership struct {
 	kv     jetstream.KeyValue
 	me     Member
 	health func() Health // what the worker says of its delivery; nil: nothing
+	totals func() (delivered, deadLettered uint64)
 }
 
 // NewMemberID makes a member id: host name, process id and a random
@@ -56,18 +62,6 @@ func NewMemberID() string {
 		host = "worker"
 	}
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strings.ToLower(nuid.Next()[16:]))
-}
-
-func validMemberID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 func openMembership(ctx context.Context, js jetstream.JetStream, id string, ttl time.Duration, replicas int, now time.Time) (*membership, error) {
@@ -107,6 +101,9 @@ func (m *membership) beat(ctx context.Context, partitions []int, heldN int, now 
 	if m.health != nil {
 		h := m.health()
 		m.me.Breaker, m.me.Paused = h.Breaker.String(), h.Why
+	}
+	if m.totals != nil {
+		m.me.Delivered, m.me.DeadLettered = m.totals()
 	}
 	b, err := json.Marshal(m.me)
 	if err != nil {

@@ -49,7 +49,7 @@ func (w *Worker) newPartition(n int) *partition {
 	p := &partition{
 		w:        w,
 		n:        n,
-		consumer: consumerName(w.cfg.Consumer, n),
+		consumer: pathupdate.PartitionConsumer(w.cfg.Consumer, n),
 		log:      w.log.With().Int("partition", n).Logger(),
 		lanes:    newLanes(),
 		settled:  newSettledSeqs(settledSeqsLimit),

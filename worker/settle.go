@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -24,6 +25,8 @@ type attempt struct {
 	// published is when JetStream stored the event, read once it is
 	// delivered (for the observer's latency and the history's).
 	published time.Time
+	span      trace.Span // the settle span; nil when tracing is off (tracing.go)
+	result    string     // how it was settled, for the span
 }
 
 // settle delivers h until it is acked or dead-lettered, doing what
@@ -35,11 +38,12 @@ func (p *partition) settle(h *held) error {
 	// The delay sequences are made at the first failure: most events are
 	// delivered at the first call and never draw from them.
 	in := retry.Input{Invalid: invalid}
-	var a attempt
+	a := attempt{span: p.startSettle(h)}
+	defer endSettle(&a)
 	if invalid != nil {
 		w.stats.invalid.Add(1)
 		now := w.cfg.Now()
-		a = attempt{first: now, last: now, outcome: pathupdate.Outcome{ErrMsg: invalid.Error()}}
+		a.first, a.last, a.outcome = now, now, pathupdate.Outcome{ErrMsg: invalid.Error()}
 		_, err := p.carryOut(h, ev, w.cfg.Retry.Decide(in), &a)
 		return err
 	}
@@ -52,7 +56,7 @@ func (p *partition) settle(h *held) error {
 		if o.Kind != pathupdate.Delivered && in.Backoff == nil {
 			in.Backoff, in.Pause = w.cfg.Retry.NewBackOff(), w.cfg.Retry.NewBackOff()
 		}
-		in.Outcome, in.Verdict = o, w.breaker.Record(o)
+		in.Outcome, in.Verdict = o, w.recordOutcome(o)
 		d := w.cfg.Retry.Decide(in)
 		in.Mark = in.Verdict.Worked
 		if d.Spent {
@@ -88,6 +92,14 @@ func (p *partition) decode(h *held) (pathupdate.Event, error) {
 // returns errStopping when the partition is released first.
 func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupdate.Outcome, error) {
 	w := p.w
+	// An operator's pause, a spent daily quota and the rate limit hold the
+	// call back before the breaker does; no wait is an attempt.
+	if err := w.waitOperatorPause(p.softCtx); err != nil {
+		return pathupdate.Outcome{}, errStopping
+	}
+	if !w.waitQuota(p.softCtx) || !w.waitRate(p.softCtx) {
+		return pathupdate.Outcome{}, errStopping
+	}
 	if err := w.breaker.Wait(p.softCtx); err != nil {
 		return pathupdate.Outcome{}, errStopping
 	}
@@ -100,7 +112,9 @@ func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupda
 		a.first = a.last
 	}
 	a.calls++
-	o := w.api.UpdatePath(p.callCtx, ev)
+	ctx, span := p.startCall(a)
+	o := w.api.UpdatePath(ctx, ev)
+	endCall(span, o)
 	w.slots.release()
 	w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
 	if p.callCtx.Err() != nil {
@@ -125,6 +139,7 @@ func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *
 		a.published = h.published
 		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: a.published, At: w.cfg.Now()})
 		p.remember(h, ev, d, *a, 0)
+		a.result = "delivered"
 		if err := p.ack(h); err != nil {
 			return true, errStopping // delivered, not acked: it comes back (at least once)
 		}
@@ -133,6 +148,7 @@ func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *
 		p.logFailure(h, *a, "dead-lettered: "+d.Reason)
 		seq, err := p.deadLetter(h, d.Reason, *a)
 		if err == nil {
+			a.result = "dead_lettered: " + d.Reason
 			p.remember(h, ev, d, *a, seq)
 		}
 		return true, err
@@ -193,6 +209,7 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) (seq uint64, e
 		LastAttempt:     a.last,
 		FailedAt:        w.cfg.Now(),
 	}
+	rec.TraceParent, rec.TraceState = p.traceContextOf(h, a)
 	if n, err := deadletter.ReplaysOf(m.Headers()); err == nil {
 		rec.Replays = n // a malformed header from a foreign producer counts as never replayed
 	}
@@ -241,6 +258,9 @@ func (p *partition) logFailure(h *held, a attempt, what string) {
 	}
 	if o.Err != nil {
 		e = e.AnErr("cause", pathupdate.MaskPhonesError(o.Err))
+	}
+	if id := p.traceIDOf(h, a); id != "" {
+		e = e.Str("trace_id", id)
 	}
 	e.Msg(what)
 }

@@ -34,6 +34,12 @@ func (c *counters) deadLettered(reason string) {
 	}
 }
 
+// totals are what the worker has delivered and dead-lettered so far.
+func (w *Worker) totals() (delivered, deadLettered uint64) {
+	c := &w.stats
+	return c.delivered.Load(), c.dlRejected.Load() + c.dlInvalid.Load() + c.dlExhausted.Load()
+}
+
 // Stats is a snapshot of what a worker has done since it started.
 type Stats struct {
 	Received            uint64 // messages taken from JetStream (redeliveries of held ones excluded)

@@ -22,8 +22,8 @@ import (
 
 // UnpartitionedConsumerName is the durable consumer that takes messages
 // the trace stream stored without a partition, for a deployment whose
-// Config.Consumer is prefix.
-func UnpartitionedConsumerName(prefix string) string { return prefix + "-unpartitioned" }
+// Config.Consumer is prefix (pathupdate.UnpartitionedConsumer).
+func UnpartitionedConsumerName(prefix string) string { return pathupdate.UnpartitionedConsumer(prefix) }
 
 // startUnpartitioned creates the consumer of unpartitioned messages and
 // begins dead-lettering them. Any worker may hold any of them: they have no
@@ -37,10 +37,12 @@ func (w *Worker) startUnpartitioned(ctx context.Context) error {
 		AckWait:       w.cfg.AckWait,
 		MaxAckPending: 16,
 		MaxDeliver:    -1,
+		PauseUntil:    w.OperatorPause().ConsumerPauseUntil(w.cfg.Now()),
 	})
 	if err != nil {
 		return fmt.Errorf("worker: consumer %s on stream %s: %w", UnpartitionedConsumerName(w.cfg.Consumer), pathupdate.TraceStream, err)
 	}
+	w.applyPause(ctx, UnpartitionedConsumerName(w.cfg.Consumer))
 	cc, err := cons.Consume(w.dropUnpartitioned, jetstream.PullMaxMessages(16))
 	if err != nil {
 		return fmt.Errorf("worker: consume %s: %w", UnpartitionedConsumerName(w.cfg.Consumer), err)

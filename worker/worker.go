@@ -10,9 +10,11 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
 )
 
@@ -52,6 +54,9 @@ type Worker struct {
 	slots      *callSlots // bounds API calls in progress, busiest lane first
 	partitions int
 	members    *membership
+	rate       *rateShare   // this worker's share of Config.RateLimit (rate.go)
+	quota      *quotaState  // WeChat's quota, watched and obeyed (quota.go)
+	tracer     trace.Tracer // nil: tracing off (tracing.go)
 
 	mu      sync.Mutex
 	started bool
@@ -61,6 +66,14 @@ type Worker struct {
 	unpartitioned jetstream.ConsumeContext // messages stored without a partition (unpartitioned.go)
 	credentials   string                   // why WeChat refuses the credentials; "" when it does not (credentials.go)
 	probing       sync.WaitGroup           // the credentials probe running in the background
+
+	// The operator's pause (pause.go): operatorPause and pauseMoved
+	// (closed and replaced at every change) under mu.
+	operatorPause pause.Record
+	pauseMoved    chan struct{}
+	pauseWatch    *pause.Watcher
+	pauseChanged  chan struct{}
+	pausing       sync.WaitGroup // keepPause
 
 	loopCtx  context.Context
 	stopLoop context.CancelFunc
@@ -96,8 +109,14 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		log:      cfg.Logger.With().Str("component", "worker").Str("member", cfg.MemberID).Logger(),
 		slots:    newCallSlots(cfg.Concurrency, cfg.Now, slotMaxWait),
 		parts:    make(map[int]*partition),
+		rate:     newRateShare(cfg.RateLimit),
+		quota:    newQuotaState(),
 		loopDone: make(chan struct{}),
 		stopped:  make(chan struct{}),
+
+		pauseChanged: make(chan struct{}, 1),
+		pauseMoved:   make(chan struct{}),
+		tracer:       pathupdate.TracerOf(cfg.TracerProvider),
 	}
 	w.loopCtx, w.stopLoop = context.WithCancel(context.Background())
 	return w, nil
@@ -110,7 +129,7 @@ func (w *Worker) ID() string { return w.cfg.MemberID }
 // every worker of a deployment.
 func (w *Worker) consumerConfig(n int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       consumerName(w.cfg.Consumer, n),
+		Durable:       pathupdate.PartitionConsumer(w.cfg.Consumer, n),
 		Description:   fmt.Sprintf("pathupdate workers: partition %d of %s", n, pathupdate.TraceStream),
 		FilterSubject: pathupdate.PartitionFilter(n),
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -123,12 +142,15 @@ func (w *Worker) consumerConfig(n int) jetstream.ConsumerConfig {
 		PriorityPolicy: jetstream.PriorityPolicyPinned,
 		PriorityGroups: []string{PriorityGroup},
 		PinnedTTL:      w.cfg.PinnedTTL,
+		// Taken only when the consumer is created: an update keeps the
+		// consumer's own pause, so a restart never lifts one.
+		PauseUntil: w.OperatorPause().ConsumerPauseUntil(w.cfg.Now()),
 	}
 }
 
 // ConsumerName is the durable consumer of partition n for a deployment
-// whose Config.Consumer is prefix.
-func ConsumerName(prefix string, n int) string { return consumerName(prefix, n) }
+// whose Config.Consumer is prefix (pathupdate.PartitionConsumer).
+func ConsumerName(prefix string, n int) string { return pathupdate.PartitionConsumer(prefix, n) }
 
 // Start joins the workers sharing the trace stream and begins consuming
 // the partitions assigned to this one. The streams must exist
@@ -160,6 +182,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	// A cluster that has just formed can take a while to place a new
 	// replicated bucket or consumer: keep trying until ctx ends, unless
 	// waiting cannot help.
+	// The pause record is known before any consumer is created, so one
+	// created while delivery is paused is created paused.
+	if err := w.untilDone(ctx, "pause record", w.followPause); err != nil {
+		return err
+	}
 	if err := w.untilDone(ctx, "join", func(ctx context.Context) error {
 		if w.members == nil {
 			m, err := openMembership(ctx, w.js, w.cfg.MemberID, w.cfg.MemberTTL, replicas, w.cfg.Now())
@@ -167,6 +194,7 @@ func (w *Worker) Start(ctx context.Context) error {
 				return err
 			}
 			m.health = w.Health
+			m.totals = w.totals
 			w.members = m
 		}
 		if err := w.members.beat(ctx, nil, 0, w.cfg.Now()); err != nil {
@@ -177,6 +205,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	if err := w.untilDone(ctx, "unpartitioned messages", w.startUnpartitioned); err != nil {
+		return err
+	}
+	if err := w.untilDone(ctx, "quota bucket", func(ctx context.Context) error { return w.startQuota(ctx, replicas) }); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -281,6 +312,7 @@ func (w *Worker) rebalance(ctx context.Context) error {
 		ids = append(ids, w.cfg.MemberID)
 		slices.Sort(ids)
 	}
+	w.membersSeen(ids)
 	want := assignment(ids, w.partitions, w.cfg.MemberID)
 
 	w.mu.Lock()
@@ -340,6 +372,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.mu.Unlock()
 		w.stopLoop()
 		w.probing.Wait()
+		w.quota.done.Wait()
 		if looping {
 			select {
 			case <-w.loopDone:
@@ -356,6 +389,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.mu.Unlock()
 		w.releaseAll(parts)
 		w.stopUnpartitioned()
+		w.stopFollowingPause()
 		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if w.members != nil {

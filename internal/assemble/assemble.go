@@ -78,13 +78,21 @@ func (s Settings) Validate() error {
 		// Tokens makes; an API base that is Tokens' too was checked there
 		// and is reported once.
 		c := s.Client
+		none := s.Tokens.Kind == pathupdate.TokenSourceNone
 		if c.Tokens == nil {
 			c.Tokens = pathupdate.NewStaticTokenSource("")
+			if none {
+				c.Tokens = pathupdate.NewNoTokenSource()
+			}
 		}
-		if c.APIBase == s.Tokens.APIBase {
+		if c.APIBase == s.Tokens.APIBase && !none { // none checks no API base of its own
 			c.APIBase = pathupdate.DefaultAPIBase
 		}
 		errs.Nest("Client", c.Validate())
+		if none && s.Worker.RateLimitAuto {
+			// Named as RateLimit: one setting (--rate-limit auto) sets RateLimitAuto.
+			errs.Add("Worker.RateLimit", "auto follows getApiQuota's rate_limit, which needs an access_token: with no token source (Cloud Hosting's open-interface service) give calls per second, or 0")
+		}
 	}
 	errs.Nest("Worker", s.Worker.Validate())
 	return errs.Err()

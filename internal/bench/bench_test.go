@@ -35,16 +35,16 @@ func tiny(t *testing.T) Options {
 	}
 }
 
-// TestSmoke runs scenarios 1 to 6 and 8 to 13 with tiny sizes (6, 12 and
-// 13 build and run the real `pathupdate worker`) and checks that each produced a sane result
+// TestSmoke runs scenarios 1 to 6 and 8 to 14 with tiny sizes (6, 13 and
+// 14 build and run the real `pathupdate worker`) and checks that each produced a sane result
 // and that ours delivered everything in order. Scenario 7 builds the peer
 // module (bench/peer, watermill from the module proxy): set
 // PATHUPDATE_BENCH_PEER=1 to include it.
 func TestSmoke(t *testing.T) {
 	opts := tiny(t)
-	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13}
+	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14}
 	if os.Getenv("PATHUPDATE_BENCH_PEER") == "1" {
-		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
+		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
 	}
 	opts.Progress = testLog{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -71,20 +71,23 @@ func TestSmoke(t *testing.T) {
 	for _, res := range rep.Results {
 		byID[res.ID] = res
 	}
-	for _, id := range []int{3, 4, 11} {
+	for _, id := range []int{3, 4, 12} {
 		run := byID[id].Details["run"].(jobRun)
 		if o := run.Order; o.Missing != 0 || o.Violations != 0 || o.Delivered != opts.LatencyEvents {
 			t.Errorf("scenario %d: order %+v: want every event delivered, in order", id, o)
 		}
 	}
-	if o := byID[13].Details["run"].(deployRun).Order; o.Missing != 0 || o.Violations != 0 {
-		t.Errorf("scenario 13: order %+v: want every event delivered, in order", o)
+	if o := byID[14].Details["run"].(deployRun).Order; o.Missing != 0 || o.Violations != 0 {
+		t.Errorf("scenario 14: order %+v: want every event delivered, in order", o)
 	}
 	for _, id := range []int{8, 9} {
 		d := byID[id].Details
 		if w, dr := d["history_written"].(uint64), d["history_dropped"].(uint64); w == 0 || dr != 0 {
 			t.Errorf("scenario %d: history written %d, dropped %d: want records, none dropped", id, w, dr)
 		}
+	}
+	if d := byID[11].Details; d["spans_exported"].(int64) == 0 || d["export_requests"].(int64) == 0 {
+		t.Errorf("scenario 11: %d spans exported in %d requests: want the tracing side to export", d["spans_exported"], d["export_requests"])
 	}
 	if n := byID[10].Details["steps_found"].(int); n < 10 {
 		t.Errorf("scenario 10: the looked-up waybill has %d steps, want its 10 or more records", n)
@@ -116,7 +119,7 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{"defaults", func(*Options) {}, ""},
-		{"scenario out of range", func(o *Options) { o.Scenarios = []int{11} }, "scenario 11"},
+		{"scenario out of range", func(o *Options) { o.Scenarios = []int{12} }, "scenario 12"},
 		{"no reps", func(o *Options) { o.Reps = -1 }, "Reps"},
 		{"no concurrency", func(o *Options) { o.Concurrency = -1 }, "Concurrency"},
 		{"negative latency", func(o *Options) { o.Latency = -time.Millisecond }, "Latency"},

@@ -32,6 +32,7 @@ type env struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	history *history.Writer // the worker's, when Options.History
+	tracing func()          // stops the worker's tracer provider, when Options.Tracing
 }
 
 // newEnv starts a server with an empty store under o.TempDir and creates
@@ -63,6 +64,9 @@ func newEnv(ctx context.Context, o Options) (*env, error) {
 }
 
 func (e *env) close() {
+	if e.tracing != nil {
+		e.tracing()
+	}
 	if e.history != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = e.history.Close(ctx)
@@ -152,6 +156,13 @@ func (e *env) startWorker(ctx context.Context, api worker.Deliverer, o Options) 
 			return nil, err
 		}
 		wcfg.History = e.history
+	}
+	if o.Tracing {
+		tp, stop, err := startTracing(ctx, o.spans)
+		if err != nil {
+			return nil, err
+		}
+		e.tracing, wcfg.TracerProvider = stop, tp
 	}
 	w, err := assemble.Worker(e.js, assemble.Settings{Deliverer: api, Logger: log, Worker: wcfg})
 	if err != nil {

@@ -17,27 +17,12 @@ import (
 // delivery history off and on, alternating, in the same run. The cost of
 // history is 1 - on/off.
 func (r *runner) runHistoryDrain(ctx context.Context) (Result, error) {
-	o := r.opts
-	plan, err := traffic.New(traffic.Spec{Shape: traffic.Uniform, Waybills: o.Waybills, Events: o.BacklogEvents, Seed: o.Seed})
+	*r.history = historyCounts{}
+	rates, n, err := r.drainOnOff(ctx, "8 history", func(o *Options, on bool) { o.History = on })
 	if err != nil {
 		return Result{}, err
 	}
-	lines, n := plan.Lines(), len(plan.Items)
-	rates := map[string][]float64{}
-	*r.history = historyCounts{}
-	for rep := range o.Reps {
-		for k := range 2 {
-			on := (k+rep)%2 == 1
-			rr := *r
-			rr.opts.History = on
-			rate, err := rr.timeDrain(ctx, "ours", lines, n)
-			if err != nil {
-				return Result{}, fmt.Errorf("history %v: %w", on, err)
-			}
-			rates[onOff(on)] = append(rates[onOff(on)], rate)
-			r.progress("8 history drain rep %d %s: %.0f events/s", rep+1, onOff(on), rate)
-		}
-	}
+	o := r.opts
 	on, off := median(rates["on"]), median(rates["off"])
 	return Result{
 		ID: 8, Name: "history cost, pipeline (scenario 2 with history on)", Unit: "ev/s",
@@ -165,6 +150,33 @@ func (h *historyCounts) count(e *env) {
 	_ = e.history.Close(ctx)
 	h.written += e.history.Written()
 	h.dropped += e.history.Dropped()
+}
+
+// drainOnOff times scenario 2's drain (instant API) Reps times each way
+// with what set turns off and on, alternating in the same run, and returns
+// the rates under "off" and "on" and the events drained each time.
+func (r *runner) drainOnOff(ctx context.Context, what string, set func(o *Options, on bool)) (map[string][]float64, int, error) {
+	o := r.opts
+	plan, err := traffic.New(traffic.Spec{Shape: traffic.Uniform, Waybills: o.Waybills, Events: o.BacklogEvents, Seed: o.Seed})
+	if err != nil {
+		return nil, 0, err
+	}
+	lines, n := plan.Lines(), len(plan.Items)
+	rates := map[string][]float64{}
+	for rep := range o.Reps {
+		for k := range 2 {
+			on := (k+rep)%2 == 1
+			rr := *r
+			set(&rr.opts, on)
+			rate, err := rr.timeDrain(ctx, "ours", lines, n)
+			if err != nil {
+				return nil, 0, fmt.Errorf("%s %v: %w", what, on, err)
+			}
+			rates[onOff(on)] = append(rates[onOff(on)], rate)
+			r.progress("%s drain rep %d %s: %.0f events/s", what, rep+1, onOff(on), rate)
+		}
+	}
+	return rates, n, nil
 }
 
 func onOff(on bool) string {

@@ -8,7 +8,7 @@ import (
 	"github.com/pathupdate/pathupdate/internal/bench/traffic"
 )
 
-// The API latency and concurrency of scenario 11: WeChat answering in
+// The API latency and concurrency of scenario 12: WeChat answering in
 // 100 ms and a worker meant to deliver 10,000 events/s, which by Little's
 // law needs 1,000 calls in flight.
 const (
@@ -16,7 +16,7 @@ const (
 	ManyCallsConcurrency = 1024
 )
 
-// runManyCalls is scenario 11: scenario 3's job (history on) against an
+// runManyCalls is scenario 12: scenario 3's job (history on) against an
 // API answering after ManyCallsLatency, with ManyCallsConcurrency calls
 // in flight and room to hold them (MaxInFlight per partition at least
 // the concurrency's share).
@@ -32,8 +32,8 @@ func (r *runner) runManyCalls(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	r.progress("11 many calls: %.0f events/s, order %+v", run.Rate, run.Order)
-	res := boundResult(11, fmt.Sprintf("calls in flight (%s, concurrency %d, history on)", ManyCallsLatency, ManyCallsConcurrency), mr.opts, p, run)
+	r.progress("12 many calls: %.0f events/s, order %+v", run.Rate, run.Order)
+	res := boundResult(12, fmt.Sprintf("calls in flight (%s, concurrency %d, history on)", ManyCallsLatency, ManyCallsConcurrency), mr.opts, p, run)
 	res.Details["max_in_flight"] = mr.opts.MaxInFlight
 	return res, nil
 }

@@ -63,6 +63,10 @@ type Options struct {
 	// History makes the workers write delivery history (scenarios 8 and 9
 	// turn it on and off themselves; the others run without it).
 	History bool
+	// Tracing gives the workers an OTLP tracer provider (scenario 11 turns
+	// it on and off itself; the others run without it).
+	Tracing bool
+	spans   *spanCounts // scenario 11's collector counts
 	// TraceWaybills is scenario 10's count of other waybills with history
 	// around the one looked up; default TraceWaybillsDefault.
 	TraceWaybills int
@@ -158,6 +162,6 @@ func (o Options) Validate() error {
 
 func (o Options) runs(s int) bool { return slices.Contains(o.Scenarios, s) }
 
-// LastScenario is the highest scenario number. 12 and 13 come from one
+// LastScenario is the highest scenario number. 13 and 14 come from one
 // run: either runs it and both are reported.
-const LastScenario = 13
+const LastScenario = 14

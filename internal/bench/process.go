@@ -12,13 +12,13 @@ import (
 	"github.com/pathupdate/pathupdate/worker"
 )
 
-// Targets of scenarios 12 and 13 (issue 16).
+// Targets of scenarios 13 and 14 (issue 16).
 const (
 	StartDelayTarget  = time.Second
 	CPUPerEventTarget = 60 * time.Microsecond
 )
 
-// deployRun is what scenarios 12 and 13 saw of the second worker process.
+// deployRun is what scenarios 13 and 14 saw of the second worker process.
 type deployRun struct {
 	Events           int     `json:"events"`
 	StartDelay       float64 `json:"start_delay_seconds"` // its start to its first delivery
@@ -30,13 +30,13 @@ type deployRun struct {
 	Order            traffic.Order
 }
 
-// runDeploy is scenarios 12 and 13, a deploy of the real `pathupdate
+// runDeploy is scenarios 13 and 14, a deploy of the real `pathupdate
 // worker` binary with its default settings (history on) against a
 // JetStream server the harness runs and a sandbox answering at once: a
 // first worker starts, takes its partitions and is stopped with SIGTERM
 // having received nothing; then scenario 3's events are published and a
-// second worker starts. 12 is the time from its start to its first
-// delivery; 13 its CPU time (/proc/<pid>/stat) over the drain that
+// second worker starts. 13 is the time from its start to its first
+// delivery; 14 its CPU time (/proc/<pid>/stat) over the drain that
 // follows, per delivered event.
 func (r *runner) runDeploy(ctx context.Context) ([]Result, error) {
 	o := r.opts
@@ -114,18 +114,18 @@ func (r *runner) runDeploy(ctx context.Context) ([]Result, error) {
 	if err := second.stop(); err != nil {
 		return nil, fmt.Errorf("second worker: %w", err)
 	}
-	r.progress("12/13 deploy: %+v", run)
+	r.progress("13/14 deploy: %+v", run)
 	orderOK := run.Order.Violations == 0 && run.Order.Missing == 0
 	details := map[string]any{"run": run, "binary": bin}
 	return []Result{{
-		ID: 12, Name: "first delivery after a deploy (idle worker stopped)", Unit: "s",
+		ID: 13, Name: "first delivery after a deploy (idle worker stopped)", Unit: "s",
 		Ours: run.StartDelay, Reference: StartDelayTarget.Seconds(), RefName: "target",
 		Ratio: run.StartDelay / StartDelayTarget.Seconds(), RatioLowerIsBetter: true, Target: "<= 1.00 (1 s)",
 		Met: met(run.StartDelay <= StartDelayTarget.Seconds()), Details: details,
 		Notes: []string{fmt.Sprintf("deploy: a worker took its %d partitions and was stopped with SIGTERM having received nothing; %d events were published; the next worker's first delivery came %.2fs after its start",
 			o.Partitions, run.Events, run.StartDelay)},
 	}, {
-		ID: 13, Name: "worker CPU per delivered event (instant API, history on)", Unit: "us",
+		ID: 14, Name: "worker CPU per delivered event (instant API, history on)", Unit: "us",
 		Ours: run.CPUPerEventMicro, Reference: float64(CPUPerEventTarget.Microseconds()), RefName: "target",
 		Ratio: run.CPUPerEventMicro / float64(CPUPerEventTarget.Microseconds()), RatioLowerIsBetter: true, Target: "<= 1.00 (60 us), 0 violations",
 		Met: met(run.CPUPerEventMicro <= float64(CPUPerEventTarget.Microseconds()) && orderOK), Details: details,

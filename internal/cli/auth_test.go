@@ -230,7 +230,7 @@ func connectingCommands(t *testing.T, conn []string, waybill string) {
 	if code != 0 {
 		t.Fatalf("publish: exit %d: %s", code, got)
 	}
-	for _, args := range [][]string{{"deadletter", "list"}, {"status"}} {
+	for _, args := range [][]string{{"deadletter", "list"}, {"status"}, {"pause", "--for", "1h"}, {"resume"}} {
 		if !hasCommand(args[0]) {
 			continue
 		}
@@ -295,11 +295,18 @@ func TestNATSUserPassword(t *testing.T) {
 	t.Run("every command with flags", func(t *testing.T) {
 		connectingCommands(t, []string{"--nats-url", url, "--user", user, "--password", password}, "AUTHFLAGS")
 	})
+	passwordFile := filepath.Join(t.TempDir(), "nats-password")
+	if err := os.WriteFile(passwordFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("every command with the password in a file", func(t *testing.T) {
+		connectingCommands(t, []string{"--nats-url", url, "--user", user, "--password-file", passwordFile}, "AUTHFILE")
+	})
 	t.Run("every command as a user with only the permissions README lists", func(t *testing.T) {
 		s := startServer(t, natsserver.RandomPort, t.TempDir(), func(o *server.Options) {
 			o.Users = []*server.User{{Username: "admin", Password: "admin-pass"}, {Username: "least", Password: "least-pass",
 				Permissions: &server.Permissions{
-					Publish:   &server.SubjectPermission{Allow: []string{"logistics.>", "$JS.API.>", "$JS.ACK.>", "$KV.pathupdate_workers.>"}},
+					Publish:   &server.SubjectPermission{Allow: []string{"logistics.>", "$JS.API.>", "$JS.ACK.>", "$KV.pathupdate_workers.>", "$KV.pathupdate_quota.>", "$KV.pathupdate_pause.>"}},
 					Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 				}}}
 		})
@@ -325,6 +332,8 @@ func TestNATSUserPassword(t *testing.T) {
 		{"no credentials", nil, []string{"requires authentication", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS"}},
 		{"password in the URL", []string{"--nats-url", strings.Replace(url, "nats://", "nats://"+user+":"+wrong+"@", 1)}, []string{"REDACTED@", "--nats-url (NATS_URL)"}},
 		{"password without user", []string{"--password", password}, []string{"--user", "NATS_USER"}},
+		{"password file without user", []string{"--password-file", passwordFile}, []string{"--user", "NATS_USER"}},
+		{"password and its file", []string{"--user", user, "--password", password, "--password-file", passwordFile}, []string{"--password and --password-file are both set"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"--nats-url", url}, tt.args...)

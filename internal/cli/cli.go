@@ -52,7 +52,10 @@ func New(stdin io.Reader, stdout, stderr io.Writer) *cli.Command {
 			gatewayCommand(),
 			deadletterCommand(),
 			statusCommand(),
+			consoleCommand(),
 			traceCommand(),
+			pauseCommand(),
+			resumeCommand(),
 		},
 	}
 	finishCommands(root, root.Name) // usage.go: examples, usage errors, unknown commands

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/pathupdate/pathupdate/worker"
 )
 
 // Setting checks: every value a command would otherwise take silently is
@@ -123,6 +125,8 @@ func cliRules() []settingRule {
 		{"log-level", lowerOneOf("trace", "debug", "info", "warn", "error")},
 		{"log-format", oneOf("auto", "json", "console")},
 		{"password", needs("user", "the NATS password goes with a user name: set --user (NATS_USER) too, or use --token or --creds")},
+		{"password-file", needs("user", "the NATS password goes with a user name: set --user (NATS_USER) too, or use --token or --creds")},
+		{"password", notBoth("password-file")},
 		{"tlscert", pair("tlskey")},
 		{"tlskey", pair("tlscert")},
 		{"creds", readableFile},
@@ -131,8 +135,18 @@ func cliRules() []settingRule {
 		{"tlskey", readableFile},
 		{"appsecret", notBoth("appsecret-file")},
 		{"gateway-token", notBoth("gateway-token-file")},
+		{"console-token", notBoth("console-token-file")},
 		{"start-timeout", durationAtLeast(time.Second)},
+		{"rate-limit", rateLimitSetting},
 	}
+}
+
+// rateLimitSetting is worker.ParseRateLimit's verdict on --rate-limit.
+func rateLimitSetting(cmd *cli.Command, name string) string {
+	if _, _, err := worker.ParseRateLimit(cmd.String(name)); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 func oneOf(allowed ...string) func(*cli.Command, string) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/gateway"
 	"github.com/pathupdate/pathupdate/internal/assemble"
+	"github.com/pathupdate/pathupdate/internal/console"
 	"github.com/pathupdate/pathupdate/internal/health"
 	"github.com/pathupdate/pathupdate/internal/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -36,6 +37,8 @@ func fieldFlags() map[string]string {
 		"Worker.PinnedTTL":             "pinned-ttl",
 		"Worker.MemberTTL":             "member-ttl",
 		"Worker.ShutdownTimeout":       "shutdown-timeout",
+		"Worker.RateLimit":             "rate-limit",
+		"Worker.QuotaInterval":         "quota-interval",
 		"Worker.Retry.InitialInterval": "retry-initial",
 		"Worker.Retry.MaxInterval":     "retry-max",
 		"Worker.Retry.MaxAttempts":     "retry-attempts",
@@ -49,6 +52,8 @@ func fieldFlags() map[string]string {
 		"Gateway.MaxBodyBytes":         "gateway-max-body-bytes",
 		"Gateway.MaxEvents":            "gateway-max-events",
 		"Health.Addr":                  "http-addr",
+		"Console.Addr":                 "console-addr",
+		"Console.Token":                "console-token",
 		"Publisher.MaxPending":         "max-pending",
 		"History.MaxAge":               "history-max-age",
 		"Embedded.Port":                "embedded-port",
@@ -59,7 +64,7 @@ func fieldFlags() map[string]string {
 // secretFiles maps a secret's flag to the flag of the file that can hold
 // it instead.
 func secretFiles() map[string]string {
-	return map[string]string{"appsecret": "appsecret-file", "gateway-token": "gateway-token-file"}
+	return map[string]string{"appsecret": "appsecret-file", "gateway-token": "gateway-token-file", "console-token": "console-token-file", "password": "password-file"}
 }
 
 // packageChecks builds every package config cmd's settings fill and
@@ -92,7 +97,7 @@ func packageChecks(cmd *cli.Command) []error {
 		errs = append(errs, err)
 	}
 	add("", s.Validate())
-	if hasFlag(cmd, "appid") && s.Tokens.Kind != pathupdate.TokenSourceFile && s.Tokens.AppID == "" && s.Tokens.AppSecret == "" {
+	if hasFlag(cmd, "appid") && s.Tokens.Kind != pathupdate.TokenSourceFile && s.Tokens.Kind != pathupdate.TokenSourceNone && s.Tokens.AppID == "" && s.Tokens.AppSecret == "" {
 		errs = append(errs, errNoCredentials)
 	}
 	if hasFlag(cmd, "replicas") {
@@ -104,6 +109,13 @@ func packageChecks(cmd *cli.Command) []error {
 			errs = append(errs, err)
 		}
 		add("Gateway.", cfg.Validate())
+	}
+	if runsConsole(cmd) {
+		cfg, err := consoleConfig(cmd, console.Config{})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		add("Console.", cfg.WithDefaults().Validate())
 	}
 	if hc, on := historyConfig(cmd); on {
 		hc.Replicas = 0 // --replicas is checked as Streams.Replicas

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
@@ -90,11 +91,11 @@ func openStore(ctx context.Context, cmd *cli.Command) (*deadletter.Store, func()
 // letters: it also opens the delivery history, where replays and purges
 // are recorded (nil when there is no history stream). The close func
 // flushes the history, then closes the connection.
-func openStoreWithHistory(ctx context.Context, cmd *cli.Command) (*deadletter.Store, *operatorHistory, func(), error) {
+func openStoreWithHistory(ctx context.Context, cmd *cli.Command) (*deadletter.Store, *history.Operator, func(), error) {
 	return openDeadLetters(ctx, cmd, true)
 }
 
-func openDeadLetters(ctx context.Context, cmd *cli.Command, withHistory bool) (*deadletter.Store, *operatorHistory, func(), error) {
+func openDeadLetters(ctx context.Context, cmd *cli.Command, withHistory bool) (*deadletter.Store, *history.Operator, func(), error) {
 	log, err := logger(cmd)
 	if err != nil {
 		return nil, nil, nil, err
@@ -106,16 +107,16 @@ func openDeadLetters(ctx context.Context, cmd *cli.Command, withHistory bool) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st, err := deadletter.NewStore(s.js, deadletter.StoreConfig{Logger: log})
+	st, err := deadletter.NewStore(s.js, deadletter.StoreConfig{Logger: log, TracerProvider: s.tp})
 	if err != nil {
 		s.close()
 		return nil, nil, nil, err
 	}
-	var h *operatorHistory
+	var h *history.Operator
 	if withHistory {
-		h = openOperatorHistory(ctx, s.js, log)
+		h = history.OpenOperator(ctx, s.js, log, nil)
 	}
-	return st, h, func() { h.close(); s.close() }, nil
+	return st, h, func() { h.Close(); s.close() }, nil
 }
 
 // interactive reports whether stdin is a terminal: only then does a

@@ -78,7 +78,7 @@ func runReplay(ctx context.Context, cmd *cli.Command) error {
 	tty := ttyErr(cmd)
 	var last time.Time
 	opts.Progress = func(p deadletter.ReplayProgress) {
-		hist.replayed(p)
+		hist.Replayed(p)
 		if p.Skipped != nil && !errors.Is(p.Skipped, deadletter.ErrSkippedInvalid) { // those are summed up below
 			if tty != nil {
 				fmt.Fprint(tty, "\r\033[K")
@@ -199,12 +199,12 @@ func runPurge(ctx context.Context, cmd *cli.Command) error {
 			return cli.Exit("nothing purged", 1)
 		}
 	}
-	doomed, err := hist.beforePurge(ctx, st, f)
+	doomed, err := hist.BeforePurge(ctx, st, f)
 	if err != nil {
 		return err
 	}
 	removed, err := st.Purge(ctx, f)
-	hist.purged(ctx, st, doomed)
+	hist.Purged(ctx, st, doomed)
 	fmt.Fprintf(out, "purged %s (%s)\n", plural(removed, "dead letter", "dead letters"), f)
 	return err
 }

@@ -23,6 +23,7 @@ func demoCommand() *cli.Command {
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the worker's log"},
 			&cli.BoolFlag{Name: "keep-running", Usage: "after the summary, keep JetStream (127.0.0.1:4222), the sandbox and the worker up until Ctrl-C, to try status and deadletter on what the demo left"},
 			&cli.StringFlag{Name: "transport", Value: pathupdate.TransportHTTPS, Usage: "https, or cloudcall to deliver through the sandbox's /tcb/invokecloudfunction"},
+			&cli.StringFlag{Name: "token-source", Value: pathupdate.TokenSourceStable, Usage: "stable (the sandbox's AppID and AppSecret), or none to deliver through the sandbox playing WeChat Cloud Hosting's open-interface service (no token, no credentials)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			log := zerolog.Nop()
@@ -45,6 +46,7 @@ func demoCommand() *cli.Command {
 				Seed:             cmd.Uint64("seed"),
 				Logger:           log,
 				Transport:        cmd.String("transport"),
+				TokenSource:      cmd.String("token-source"),
 				KeepRunning:      cmd.Bool("keep-running"),
 				Progress:         out, // on a terminal one line updated in place, else a line every few seconds
 				ProgressInPlace:  isFile && isTerminal(f),

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/gateway"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -59,13 +60,13 @@ func gatewayConfig(cmd *cli.Command, base gateway.Config) (gateway.Config, error
 // startGateway starts the gateway of the settings on nc (a connection the
 // caller owns and closes after stopGateway). A worker with --gateway-addr
 // set calls it after EnsureStreams.
-func startGateway(ctx context.Context, cmd *cli.Command, log zerolog.Logger, nc *nats.Conn, js jetstream.JetStream) (*gateway.Server, error) {
+func startGateway(ctx context.Context, cmd *cli.Command, log zerolog.Logger, nc *nats.Conn, js jetstream.JetStream, tp trace.TracerProvider) (*gateway.Server, error) {
 	cfg, err := gatewayConfig(cmd, gateway.Config{})
 	if err != nil {
 		return nil, err
 	}
-	cfg.Connected, cfg.Logger = nc.IsConnected, log.With().Str("component", "gateway").Logger()
-	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{Logger: log})
+	cfg.Connected, cfg.Logger, cfg.TracerProvider = nc.IsConnected, log.With().Str("component", "gateway").Logger(), tp
+	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{Logger: log, TracerProvider: tp})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func runGateway(ctx context.Context, cmd *cli.Command) error {
 	}
 	defer s.close()
 	log := s.log
-	srv, err := startGateway(ctx, cmd, log, s.nc, s.js)
+	srv, err := startGateway(ctx, cmd, log, s.nc, s.js, s.tp)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,8 @@ var (
 		"Config.Faults: http_5xx_rate":       "--http-5xx-rate",
 		"Config.Faults: latency":             "--latency",
 		"Config.Faults: minute_quota":        "--minute-quota",
+		"Config.Faults: daily_quota":         "--daily-quota",
+		"Config.Faults: second_quota":        "--second-quota",
 		"Config.Orders has an empty waybill": "--orders-file has an empty waybill",
 	}
 )

@@ -15,7 +15,9 @@ const redacted = "[redacted]"
 
 // secretFlags hold credentials: --print-config never shows their values.
 // (Their *-file variants hold paths, which are shown.)
-func secretFlags() []string { return []string{"password", "token", "appsecret", "gateway-token"} }
+func secretFlags() []string {
+	return []string{"password", "token", "appsecret", "gateway-token", "console-token"}
+}
 
 func printConfigFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "print-config", Usage: "print the effective settings (secrets redacted) and where each came from, check them, and exit"}

@@ -92,7 +92,7 @@ func runPublish(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer s.close()
-	p, err := pathupdate.NewPublisher(s.js, pathupdate.PublisherConfig{MaxPending: cmd.Int("max-pending"), Logger: s.log})
+	p, err := pathupdate.NewPublisher(s.js, pathupdate.PublisherConfig{MaxPending: cmd.Int("max-pending"), Logger: s.log, TracerProvider: s.tp})
 	if err != nil {
 		return err // checkSettings refused every setting NewPublisher would
 	}

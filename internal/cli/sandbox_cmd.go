@@ -17,7 +17,8 @@ func sandboxCommand() *cli.Command {
 		Name:  "sandbox",
 		Usage: "run a local stand-in for the WeChat API (tokens, orders, fault injection)",
 		Description: "Point workers at it with --api-base http://ADDR --appid " + sandbox.DefaultAppID + " --appsecret " + sandbox.DefaultAppSecret + ".\n" +
-			"Admin endpoints: /sandbox/orders, /sandbox/faults, /sandbox/received, /sandbox/stats, /sandbox/revoke-tokens, /sandbox/reset.",
+			"With --open-interface it plays WeChat Cloud Hosting's open-interface service instead: point workers at it with --api-base http://ADDR --token-source none.\n" +
+			"Admin endpoints: /sandbox/orders, /sandbox/faults, /sandbox/received, /sandbox/stats, /sandbox/revoke-tokens, /sandbox/reset, /sandbox/next-day, /sandbox/open-interface.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8086", Usage: "listen address", Sources: cli.EnvVars("PATHUPDATE_SANDBOX_ADDR")},
 			&cli.StringFlag{Name: "appid", Value: sandbox.DefaultAppID, Usage: "AppID it accepts"},
@@ -28,8 +29,11 @@ func sandboxCommand() *cli.Command {
 			&cli.FloatFlag{Name: "http-5xx-rate", Usage: "share of path/update calls answered HTTP 5xx"},
 			&cli.DurationFlag{Name: "latency", Usage: "added to every path/update answer"},
 			&cli.IntFlag{Name: "minute-quota", Usage: "path/update calls per minute before 45011 (0: unlimited)"},
+			&cli.IntFlag{Name: "second-quota", Usage: "path/update calls per second before 45011 (0: unlimited)"},
+			&cli.IntFlag{Name: "daily-quota", Usage: "path/update calls per day before 45009, until POST /sandbox/next-day or /sandbox/reset (0: unlimited)"},
 			&cli.DurationFlag{Name: "token-ttl", Value: 2 * time.Hour, Usage: "lifetime of issued access tokens"},
 			&cli.Int64Flag{Name: "seed", Usage: "seed of the fault dice (0: from the clock)"},
+			&cli.BoolFlag{Name: "open-interface", Usage: "play WeChat Cloud Hosting's open-interface service: calls without access_token (workers: --token-source none); PUT /sandbox/open-interface sets its answer (41001, 85107, 85112, 85113, 48001, 502)", Sources: cli.EnvVars("PATHUPDATE_SANDBOX_OPEN_INTERFACE")},
 		},
 		Action: runSandbox,
 	}
@@ -41,12 +45,15 @@ func runSandbox(ctx context.Context, cmd *cli.Command) error {
 		AppSecret:        cmd.String("appsecret"),
 		TokenTTL:         cmd.Duration("token-ttl"),
 		AcceptAnyWaybill: cmd.Bool("accept-any-waybill"),
+		OpenInterface:    cmd.Bool("open-interface"),
 		Seed:             cmd.Int64("seed"),
 		Faults: sandbox.Faults{
 			SystemErrorRate: cmd.Float("system-error-rate"),
 			HTTP5xxRate:     cmd.Float("http-5xx-rate"),
 			Latency:         sandbox.Duration(cmd.Duration("latency")),
 			MinuteQuota:     cmd.Int("minute-quota"),
+			SecondQuota:     cmd.Int("second-quota"),
+			DailyQuota:      cmd.Int("daily-quota"),
 		},
 	}
 	if f := cmd.String("orders-file"); f != "" {
@@ -69,7 +76,11 @@ func runSandbox(ctx context.Context, cmd *cli.Command) error {
 		return fmt.Errorf("--addr %s: %w (choose another address)", cmd.String("addr"), err)
 	}
 	defer srv.Close()
-	fmt.Fprintf(cmd.Root().Writer, "WeChat sandbox listening on %s (appid %s)\n", srv.URL, cfg.AppID)
+	if cfg.OpenInterface {
+		fmt.Fprintf(cmd.Root().Writer, "WeChat sandbox listening on %s as Cloud Hosting's open-interface service (workers: --api-base %s --token-source none)\n", srv.URL, srv.URL)
+	} else {
+		fmt.Fprintf(cmd.Root().Writer, "WeChat sandbox listening on %s (appid %s)\n", srv.URL, cfg.AppID)
+	}
 	select {
 	case <-ctx.Done():
 	case <-srv.Done():

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -122,6 +123,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		natsPassword  = "NatsPass-5e8a1c4d"
 		wrongPassword = "WrongPass-3d1f6a"
 		gatewayToken  = "GatewayToken-9b2f6e3a1c7d"
+		consoleToken  = "ConsoleToken-4c8e2a6f0b13"
 		phone         = "13800138000"
 		maskedPhone   = "138****8000"
 	)
@@ -180,6 +182,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	go func() {
 		code, _ := runInto(wctx, &logs, "", append([]string{"worker", "--appid", appID, "--appsecret", appSecret, "--api-base", rec.URL,
 			"--gateway-addr", "127.0.0.1:0", "--gateway-token", gatewayToken, "--http-addr", "127.0.0.1:0",
+			"--console-addr", "127.0.0.1:0", "--console-token", consoleToken,
 			"--log-level", "trace", "--log-format", "json", "--retry-initial", "20ms", "--retry-max", "200ms", "--retry-attempts", "20"}, auth...)...)
 		workerDone <- code
 	}()
@@ -196,6 +199,7 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 	t.Cleanup(stop)
 	gw := "http://" + logs.waitFor(t, regexp.MustCompile(`"addr":"([^"]+)","path":"/v1/events"`), 20*time.Second) + "/v1/events"
 	health := logs.waitFor(t, regexp.MustCompile(`"url":"([^"]+)","time":"[^"]*","message":"serving /metrics`), 20*time.Second)
+	consoleURL := logs.waitFor(t, regexp.MustCompile(`"url":"(http://[^"]+)","read_only":false`), 20*time.Second)
 
 	event := func(waybill, token string, step int, msg string) string {
 		return fmt.Sprintf(`{"token":%q,"waybill_id":%q,"action_time":%d,"action_type":100001,"action_msg":%q}`,
@@ -297,9 +301,13 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		io.Copy(&ops, resp.Body)
 		resp.Body.Close()
 	}
+	// The console's pages, logged in: operator data too.
+	readConsole(t, consoleURL, consoleToken, &ops, "/", "/deadletters", "/deadletters/1", "/deadletters/2", "/deadletters/3",
+		"/waybill?id=SEC001", "/waybill?id=UNKNOWN01")
 	stop()
 
-	secrets := map[string]string{"app secret": appSecret, "NATS password": natsPassword, "wrong NATS password": wrongPassword, "gateway token": gatewayToken}
+	secrets := map[string]string{"app secret": appSecret, "NATS password": natsPassword, "wrong NATS password": wrongPassword,
+		"gateway token": gatewayToken, "console token": consoleToken}
 	tokens := rec.seen()
 	for i, tok := range tokens {
 		secrets[fmt.Sprintf("access_token #%d", i+1)] = tok
@@ -339,4 +347,35 @@ func grepLines(text, s string) string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// readConsole logs in to the console at base with token and writes the
+// pages at paths to out.
+func readConsole(t *testing.T, base, token string, out io.Writer, paths ...string) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	resp, err := hc.PostForm(base+"/login", url.Values{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, p := range paths {
+		resp, err := hc.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("console %s: %d", p, resp.StatusCode)
+		}
+		if strings.Contains(string(body), `name="token"`) {
+			t.Fatalf("console %s: the login did not hold", p)
+		}
+		out.Write(body)
+	}
 }

@@ -22,6 +22,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "creds", Usage: "NATS user credentials file", Sources: cli.EnvVars("NATS_CREDS")},
 		&cli.StringFlag{Name: "user", Usage: "NATS user name", Sources: cli.EnvVars("NATS_USER")},
 		&cli.StringFlag{Name: "password", Usage: "NATS password (never logged)", Sources: cli.EnvVars("NATS_PASSWORD")},
+		&cli.StringFlag{Name: "password-file", Usage: "file holding the NATS password", TakesFile: true, Sources: cli.EnvVars("NATS_PASSWORD_FILE")},
 		&cli.StringFlag{Name: "token", Usage: "NATS auth token (never logged)", Sources: cli.EnvVars("NATS_TOKEN")},
 		&cli.StringFlag{Name: "tlsca", Usage: "CA file to verify the NATS server", Sources: cli.EnvVars("NATS_CA")},
 		&cli.StringFlag{Name: "tlscert", Usage: "client certificate for NATS TLS", Sources: cli.EnvVars("NATS_CERT")},
@@ -39,9 +40,13 @@ func natsOptions(cmd *cli.Command, name string) ([]nats.Option, error) {
 	if f := cmd.String("creds"); f != "" {
 		opts = append(opts, nats.UserCredentials(f))
 	}
+	password, err := secretSetting(cmd, "password", "password-file")
+	if err != nil {
+		return nil, err
+	}
 	if u := cmd.String("user"); u != "" {
-		opts = append(opts, nats.UserInfo(u, cmd.String("password")))
-	} else if cmd.String("password") != "" {
+		opts = append(opts, nats.UserInfo(u, password.Reveal()))
+	} else if password != "" {
 		return nil, fmt.Errorf("--password (NATS_PASSWORD) is set without --user (NATS_USER): set both")
 	}
 	if t := cmd.String("token"); t != "" {

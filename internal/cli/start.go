@@ -73,7 +73,7 @@ type refusedError struct{ err error }
 
 func (e *refusedError) Error() string {
 	return fmt.Sprintf("the NATS server refused a subject to this user (%v): pathupdate needs to publish to logistics.>, $JS.API.>, "+
-		"$JS.ACK.> and $KV.pathupdate_workers.> and to subscribe to _INBOX.> (README, \"Running in production\"); "+
+		"$JS.ACK.>, $KV.pathupdate_workers.>, $KV.pathupdate_quota.> and $KV.pathupdate_pause.> and to subscribe to _INBOX.> (README, \"Running in production\"); "+
 		"grant them, or connect as another user", e.err)
 }
 

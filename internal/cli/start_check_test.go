@@ -54,6 +54,13 @@ func TestPrintConfigExitsAsAStartWould(t *testing.T) {
 		{"worker: credentials", []string{"worker", "--appid", "wx1", "--appsecret", "s"}, nil},
 		{"worker: secret in a file", []string{"worker", "--appid", "wx1", "--appsecret-file", good}, nil},
 		{"worker: token file source", []string{"worker", "--token-source", "file", "--access-token-file", filepath.Join(dir, "written-later")}, nil},
+		{"worker: no token, https API base", []string{"worker", "--token-source", "none"}, []string{"--api-base (WECHAT_API_BASE)", "use http://api.weixin.qq.com"}},
+		{"worker: no token, cloud call", []string{"worker", "--token-source", "none", "--api-base", "http://api.weixin.qq.com", "--transport", "cloudcall", "--cloud-env", "e", "--cloud-function", "f"},
+			[]string{"--transport (WECHAT_TRANSPORT): cloudcall needs an access_token"}},
+		{"worker: no token, open-interface service", []string{"worker", "--token-source", "none", "--api-base", "http://api.weixin.qq.com"}, nil},
+		{"worker: no token, sandbox", []string{"worker", "--token-source", "none", "--sandbox"}, nil},
+		{"worker: no token, automatic rate limit", []string{"worker", "--token-source", "none", "--sandbox", "--rate-limit", "auto"},
+			[]string{"--rate-limit (PATHUPDATE_RATE_LIMIT): auto follows getApiQuota's rate_limit, which needs an access_token"}},
 		{"worker: with its gateway", []string{"worker", "--sandbox", "--gateway-addr", "127.0.0.1:0", "--gateway-token-file", token}, nil},
 		{"gateway: no token", []string{"gateway"}, []string{"--gateway-token (PATHUPDATE_GATEWAY_TOKEN) or --gateway-token-file"}},
 		{"gateway: short token", []string{"gateway", "--gateway-token", "short"}, []string{"--gateway-token (PATHUPDATE_GATEWAY_TOKEN): 5 characters"}},
@@ -61,6 +68,15 @@ func TestPrintConfigExitsAsAStartWould(t *testing.T) {
 		{"gateway: max events", []string{"gateway", "--gateway-token", gatewayTestToken, "--gateway-max-events", "0"}, []string{"--gateway-max-events"}},
 		{"gateway: token", []string{"gateway", "--gateway-token", gatewayTestToken, "--gateway-addr", "127.0.0.1:0"}, nil},
 		{"gateway: token in a file", []string{"gateway", "--gateway-token-file", token, "--gateway-addr", "127.0.0.1:0"}, nil},
+		{"console: every interface without a token", []string{"console", "--console-addr", "0.0.0.0:0"},
+			[]string{"--console-token (PATHUPDATE_CONSOLE_TOKEN) or --console-token-file (PATHUPDATE_CONSOLE_TOKEN_FILE): is required when the console listens on 0.0.0.0:0"}},
+		{"console: short token", []string{"console", "--console-token", "short"}, []string{"--console-token (PATHUPDATE_CONSOLE_TOKEN): is 5 characters"}},
+		{"console: token and file", []string{"console", "--console-token", gatewayTestToken, "--console-token-file", token}, []string{"--console-token and --console-token-file are both set"}},
+		{"console: loopback", []string{"console", "--console-addr", "127.0.0.1:0"}, nil},
+		{"console: token in a file", []string{"console", "--console-addr", "0.0.0.0:0", "--console-token-file", token}, nil},
+		{"worker: console off loopback without a token", []string{"worker", "--sandbox", "--console-addr", ":0"},
+			[]string{"--console-token (PATHUPDATE_CONSOLE_TOKEN) or --console-token-file (PATHUPDATE_CONSOLE_TOKEN_FILE): is required"}},
+		{"worker: with its console", []string{"worker", "--sandbox", "--console-addr", "127.0.0.1:0"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +84,7 @@ func TestPrintConfigExitsAsAStartWould(t *testing.T) {
 			// Nothing can connect: a start that passed its checks fails
 			// connecting, one that did not never tries.
 			args := append(tt.args, "--nats-url", "nats://127.0.0.1:1", "--http-addr", "127.0.0.1:0")
-			if tt.args[0] == "gateway" {
+			if tt.args[0] == "gateway" || tt.args[0] == "console" {
 				args = args[:len(args)-2]
 			} else {
 				args = append(args, "--start-timeout", "1s") // the worker waits that long for NATS

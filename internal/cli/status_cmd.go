@@ -7,7 +7,6 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/pathupdate/pathupdate/internal/status"
-	"github.com/pathupdate/pathupdate/worker"
 )
 
 func statusCommand() *cli.Command {
@@ -16,7 +15,7 @@ func statusCommand() *cli.Command {
 		Usage: "streams, live workers and their partitions, backlog per partition, dead-letter counts",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
-			&cli.StringFlag{Name: "consumer", Value: worker.ConsumerDefault, Usage: "the workers' consumer name prefix", Sources: cli.EnvVars("PATHUPDATE_CONSUMER")},
+			consumerFlag(),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			s, err := openSession(ctx, cmd, "pathupdate-status")

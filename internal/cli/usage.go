@@ -69,9 +69,22 @@ var examples = map[string][]string{
 	"pathupdate deadletter purge": {
 		"pathupdate deadletter purge --reason invalid_event --yes",
 	},
+	"pathupdate console": {
+		"NATS_URL=nats://n1:4222 pathupdate console                      # http://127.0.0.1:8090, no login on loopback",
+		"PATHUPDATE_CONSOLE_TOKEN_FILE=/run/secrets/console-token pathupdate console --console-addr 0.0.0.0:8090",
+		"pathupdate console --console-read-only --console-addr 127.0.0.1:8091",
+	},
 	"pathupdate status": {
 		"pathupdate status",
 		"NATS_URL=nats://n1:4222 pathupdate status --json",
+	},
+	"pathupdate pause": {
+		"pathupdate pause                      # until `pathupdate resume`",
+		"pathupdate pause --for 2h",
+		"pathupdate pause --until 2026-11-30T06:00:00+08:00",
+	},
+	"pathupdate resume": {
+		"pathupdate resume",
 	},
 }
 

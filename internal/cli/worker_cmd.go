@@ -28,7 +28,7 @@ func workerCommand() *cli.Command {
 		Usage: "consume trace events and deliver them to WeChat, in order per waybill",
 		Description: "With no --nats-url it starts an embedded JetStream server on 127.0.0.1:4222 storing under --data-dir.\n" +
 			"With no WeChat credentials it refuses to start, unless --sandbox runs the sandbox in-process.",
-		Flags: append(append(append(wechatFlags(), streamFlags()...), gatewayFlags("")...),
+		Flags: append(append(append(append(wechatFlags(), streamFlags()...), gatewayFlags("")...), consoleFlags("")...),
 			&cli.StringFlag{Name: "data-dir", Value: "./data", Usage: "store of the embedded JetStream server", Sources: cli.EnvVars("PATHUPDATE_DATA_DIR")},
 			&cli.IntFlag{Name: "embedded-port", Value: 4222, Usage: "port of the embedded JetStream server (127.0.0.1)", Sources: cli.EnvVars("PATHUPDATE_EMBEDDED_PORT")},
 			&cli.BoolFlag{Name: "sandbox", Usage: "deliver to an in-process WeChat sandbox that accepts any waybill (for trying things out)"},
@@ -44,6 +44,8 @@ func workerCommand() *cli.Command {
 			&cli.DurationFlag{Name: "retry-initial", Value: retry.InitialIntervalDefault, Usage: "first retry delay after -1/5xx/timeout", Sources: cli.EnvVars("PATHUPDATE_RETRY_INITIAL")},
 			&cli.DurationFlag{Name: "retry-max", Value: retry.MaxIntervalDefault, Usage: "longest retry delay", Sources: cli.EnvVars("PATHUPDATE_RETRY_MAX")},
 			&cli.IntFlag{Name: "retry-attempts", Value: retry.MaxAttemptsDefault, Usage: "attempts of one event failing on its own before retries_exhausted", Sources: cli.EnvVars("PATHUPDATE_RETRY_ATTEMPTS")},
+			&cli.StringFlag{Name: "rate-limit", Value: "0", Usage: "calls per second to logistics.updatePath for the whole deployment, shared by the live workers: 0 for none, a number, or auto (WeChat's reported rate_limit)", Sources: cli.EnvVars("PATHUPDATE_RATE_LIMIT")},
+			&cli.DurationFlag{Name: "quota-interval", Value: worker.QuotaIntervalDefault, Usage: "how often one worker asks WeChat's getApiQuota for the day's quota (and at once on a 45009)", Sources: cli.EnvVars("PATHUPDATE_QUOTA_INTERVAL")},
 			printConfigFlag(),
 		),
 		Action: runWorker,
@@ -52,11 +54,11 @@ func workerCommand() *cli.Command {
 
 func wechatFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "api-base", Value: pathupdate.DefaultAPIBase, Usage: "WeChat API base URL", Sources: cli.EnvVars("WECHAT_API_BASE")},
+		&cli.StringFlag{Name: "api-base", Value: pathupdate.DefaultAPIBase, Usage: "WeChat API base URL (in WeChat Cloud Hosting with --token-source none: " + pathupdate.OpenInterfaceAPIBase + ", plain http, which its open-interface service takes)", Sources: cli.EnvVars("WECHAT_API_BASE")},
 		&cli.StringFlag{Name: "appid", Usage: "WeChat AppID", Sources: cli.EnvVars("WECHAT_APPID")},
 		&cli.StringFlag{Name: "appsecret", Usage: "WeChat AppSecret (never logged)", Sources: cli.EnvVars("WECHAT_APPSECRET")},
 		&cli.StringFlag{Name: "appsecret-file", Usage: "file holding the AppSecret", Sources: cli.EnvVars("WECHAT_APPSECRET_FILE")},
-		&cli.StringFlag{Name: "token-source", Value: "stable", Usage: "access_token source: stable (safe for many workers), classic, or file", Sources: cli.EnvVars("WECHAT_TOKEN_SOURCE")},
+		&cli.StringFlag{Name: "token-source", Value: "stable", Usage: "access_token source: stable (safe for many workers), classic, file, or none (WeChat Cloud Hosting's open-interface service: no token, no AppID or AppSecret; with --api-base " + pathupdate.OpenInterfaceAPIBase + ")", Sources: cli.EnvVars("WECHAT_TOKEN_SOURCE")},
 		&cli.StringFlag{Name: "access-token-file", Usage: "with --token-source file: file a central token service keeps current", Sources: cli.EnvVars("WECHAT_ACCESS_TOKEN_FILE")},
 		&cli.StringFlag{Name: "transport", Value: pathupdate.TransportHTTPS, Usage: "how events reach logistics.updatePath: https (the API itself) or cloudcall (through a Cloud Base function)", Sources: cli.EnvVars("WECHAT_TRANSPORT")},
 		&cli.StringFlag{Name: "cloud-env", Usage: "with --transport cloudcall: the Cloud Base environment id", Sources: cli.EnvVars("WECHAT_CLOUD_ENV")},
@@ -123,7 +125,7 @@ func useSandbox(cmd *cli.Command, log zerolog.Logger, s *assemble.Settings) func
 	if !cmd.Bool("sandbox") {
 		return func() {}
 	}
-	sbcfg := sandbox.Config{AcceptAnyWaybill: true}
+	sbcfg := sandbox.Config{AcceptAnyWaybill: true, OpenInterface: s.Tokens.Kind == pathupdate.TokenSourceNone}
 	if s.Client.Transport == pathupdate.TransportCloudCall { // the sandbox accepts whatever env and function were asked for
 		sbcfg.CloudEnv, sbcfg.CloudFunction = s.Client.CloudEnv, s.Client.CloudFunction
 	}
@@ -153,6 +155,13 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		return err
 	}
 	ws.Logger = log
+	warnUnusedCredentials(log, ws.Tokens)
+	tp, stopTracing, err := tracerProvider(ctx, log, "pathupdate-worker")
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // after the worker stopped: its last spans are flushed
+	ws.Worker.TracerProvider = tp
 	ws.Worker.MemberID = worker.NewMemberID()
 	ws.UserAgent = "pathupdate-worker/" + ws.Worker.MemberID
 	wcfg := ws.Worker.WithDefaults()
@@ -225,25 +234,39 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		defer hs.Shutdown(context.Background()) // after the worker stopped: /metrics stays up while it drains
 	}
 	if cmd.String("gateway-addr") != "" {
-		gw, err := startGateway(ctx, cmd, log, nc, js)
+		gw, err := startGateway(ctx, cmd, log, nc, js, tp)
 		if err != nil {
 			return err
 		}
 		defer stopGateway(gw, log)
+	}
+	if runsConsole(cmd) {
+		con, err := startConsole(ctx, cmd, log, js)
+		if err != nil {
+			return err
+		}
+		defer stopConsole(con, log)
 	}
 	w, err := assemble.Worker(js, ws)
 	if err != nil {
 		return err
 	}
 	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
+	m.SetPause(w.OperatorPause)
 	if hs != nil {
 		if err := hs.Handler().AddCheck(health.BreakerClosed(w.BreakerState)); err != nil {
+			return err
+		}
+		if err := hs.Handler().AddCheck(health.DailyQuota(w.QuotaPaused)); err != nil {
 			return err
 		}
 		if err := hs.Handler().AddCheck(health.Credentials(w.Credentials)); err != nil {
 			return err
 		}
 		if err := hs.Handler().AddCheck(health.Consuming(w.Consuming)); err != nil {
+			return err
+		}
+		if err := hs.Handler().AddCheck(health.OperatorPause(w.OperatorPause)); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 
 	"github.com/pathupdate/pathupdate/history"
@@ -16,7 +17,7 @@ import (
 // errNoCredentials follows the credentials' own errors when neither is
 // set: it says every way to start.
 var errNoCredentials = errors.New("no WeChat credentials: set WECHAT_APPID and WECHAT_APPSECRET (or --appid and --appsecret / --appsecret-file), " +
-	"or use --token-source file with --access-token-file, or run with --sandbox to try it against a local sandbox")
+	"or use --token-source file with --access-token-file, or --token-source none in WeChat Cloud Hosting (its open-interface service), or run with --sandbox to try it against a local sandbox")
 
 // workerSettings takes the worker's settings that cmd has into base: the
 // WeChat client and token source, the worker and its retry policy. With
@@ -39,10 +40,32 @@ func workerSettings(cmd *cli.Command, base assemble.Settings) (assemble.Settings
 		s.Tokens.AppSecret, err = secretSetting(cmd, "appsecret", "appsecret-file")
 	}
 	if hasFlag(cmd, "sandbox") && cmd.Bool("sandbox") {
+		if s.Tokens.Kind == pathupdate.TokenSourceNone {
+			// The sandbox plays the open-interface service; its URL, known
+			// once it runs, replaces this stand-in.
+			s.Tokens.APIBase, s.Client.APIBase = pathupdate.OpenInterfaceAPIBase, pathupdate.OpenInterfaceAPIBase
+			return s, err
+		}
 		s.Tokens.Kind = pathupdate.TokenSourceStable
 		s.Tokens.AppID, s.Tokens.AppSecret = sandbox.DefaultAppID, pathupdate.Secret(sandbox.DefaultAppSecret)
 	}
 	return s, err
+}
+
+// warnUnusedCredentials says, with --token-source none, that the worker
+// calls with no token, and warns about settings it then does not use
+// (--appid, --appsecret): harmless, but whoever set them may believe they
+// are in use.
+func warnUnusedCredentials(log zerolog.Logger, c pathupdate.TokenSourceConfig) {
+	if c.Kind == pathupdate.TokenSourceNone {
+		log.Info().Str("api_base", c.APIBase).Msg("calling logistics.updatePath with no access_token, through WeChat Cloud Hosting's open-interface service")
+	}
+	flags := map[string]string{"AppID": "--appid (WECHAT_APPID)", "AppSecret": "--appsecret / --appsecret-file (WECHAT_APPSECRET, WECHAT_APPSECRET_FILE)",
+		"File": "--access-token-file (WECHAT_ACCESS_TOKEN_FILE)"}
+	for _, f := range c.Unused() {
+		log.Warn().Str("setting", flags[f]).Str("token_source", c.Kind).
+			Msg("setting unused: with --token-source none the worker calls through WeChat Cloud Hosting's open-interface service, with no token and no credentials; remove it")
+	}
 }
 
 // workerConfig takes the worker's own settings that cmd has into base.
@@ -58,6 +81,11 @@ func workerConfig(cmd *cli.Command, base worker.Config) worker.Config {
 	take(cmd, "retry-initial", &c.Retry.InitialInterval, cmd.Duration)
 	take(cmd, "retry-max", &c.Retry.MaxInterval, cmd.Duration)
 	take(cmd, "retry-attempts", &c.Retry.MaxAttempts, cmd.Int)
+	take(cmd, "quota-interval", &c.QuotaInterval, cmd.Duration)
+	if hasFlag(cmd, "rate-limit") {
+		// A value ParseRateLimit refuses was refused by checkSettings.
+		c.RateLimit, c.RateLimitAuto, _ = worker.ParseRateLimit(cmd.String("rate-limit"))
+	}
 	return c
 }
 

@@ -53,6 +53,12 @@ type Config struct {
 	// pathupdate.TransportCloudCall, which goes through the sandbox's
 	// /tcb/invokecloudfunction with its default env and function.
 	Transport string
+	// TokenSource is the token source's kind: pathupdate.TokenSourceStable
+	// (default) with the sandbox's credentials, or
+	// pathupdate.TokenSourceNone, which calls the sandbox playing WeChat
+	// Cloud Hosting's open-interface service with no token and no
+	// credentials.
+	TokenSource string
 	// Progress receives how far the run is (published, delivered,
 	// dead-lettered, in flight) while it runs; nil for none. The summary
 	// goes to Run's out either way.
@@ -160,9 +166,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 		_ = hw.Close(cctx)
 	}()
 
+	none := cfg.TokenSource == pathupdate.TokenSourceNone
 	sb := sandbox.NewServer(sandbox.Config{
-		Faults: sandbox.Faults{SystemErrorRate: cfg.SystemErrorRate},
-		Seed:   int64(cfg.Seed),
+		Faults:        sandbox.Faults{SystemErrorRate: cfg.SystemErrorRate},
+		Seed:          int64(cfg.Seed),
+		OpenInterface: none,
 	})
 	defer sb.Close()
 	for _, tr := range traces {
@@ -171,7 +179,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 		}
 	}
 	w, err := assemble.Worker(js, assemble.Settings{
-		Tokens: pathupdate.TokenSourceConfig{TokenConfig: pathupdate.TokenConfig{AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret)}},
+		Tokens: tokenSource(none),
 		Client: pathupdate.ClientConfig{APIBase: sb.URL, HTTPClient: sb.Client(),
 			Transport: cfg.Transport, CloudEnv: sandbox.DefaultCloudEnv, CloudFunction: sandbox.DefaultCloudFunction},
 		Worker: worker.Config{
@@ -232,6 +240,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (Summary, error) {
 	if cfg.Transport == pathupdate.TransportCloudCall {
 		fmt.Fprintf(out, "Delivered through the Cloud Call: POST /tcb/invokecloudfunction (env %s, function %s) on the sandbox\n",
 			sandbox.DefaultCloudEnv, sandbox.DefaultCloudFunction)
+	}
+	if none {
+		st := sb.Stats()
+		fmt.Fprintf(out, "Delivered through the open-interface service of WeChat Cloud Hosting, played by the sandbox: no access_token on any call, token endpoints called %d times\n",
+			st.StableTokenCalls+st.ClassicTokenCalls)
 	}
 	if err := s.Check(traces); err != nil || !cfg.KeepRunning {
 		return s, err
@@ -338,4 +351,13 @@ func countDeadLetters(ctx context.Context, js jetstream.JetStream) (map[string]i
 		out[key]++
 	}
 	return out, nil
+}
+
+// tokenSource is the demo worker's token source: the sandbox's credentials,
+// or none at all for the open-interface service.
+func tokenSource(none bool) pathupdate.TokenSourceConfig {
+	if none {
+		return pathupdate.TokenSourceConfig{Kind: pathupdate.TokenSourceNone}
+	}
+	return pathupdate.TokenSourceConfig{TokenConfig: pathupdate.TokenConfig{AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret)}}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
 )
 
@@ -19,6 +21,11 @@ type Check struct {
 	// digits and underscores, unique per Handler.
 	Name string
 	Run  func(ctx context.Context) error
+	// Note, when set, is called for every /readyz answer; a non-empty
+	// result is shown with the check's result as "note", whether it passes
+	// or not: something an operator should see that is no fault. It must
+	// be quick and hold no secret.
+	Note func() string
 }
 
 // Names of the checks built here.
@@ -27,7 +34,23 @@ const (
 	CheckConsuming = "consuming"
 	CheckBreaker   = "breaker"
 	CheckCreds     = "credentials"
+	CheckPaused    = "paused"
 )
+
+// OperatorPause always passes: a pause an operator made on purpose
+// (`pathupdate pause`) is no fault, and a rolling deploy during one must
+// still see new workers ready. Its note says the pause while one stands;
+// pass the worker's OperatorPause method.
+func OperatorPause(record func() pause.Record) Check {
+	return Check{Name: CheckPaused, Run: func(context.Context) error { return nil }, Note: func() string {
+		r, now := record(), time.Now()
+		if !r.Active(now) {
+			return ""
+		}
+		return fmt.Sprintf("delivery %s by an operator since %s: events wait in JetStream; `pathupdate resume` lifts it",
+			r.String(now), r.At.UTC().Format(time.RFC3339))
+	}}
+}
 
 // Credentials passes while problem returns nil; pass the worker's
 // Credentials method. It fails while WeChat refuses the app's credentials,

@@ -124,6 +124,10 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}))
 	h.mux.Handle("GET "+PathMetrics, metrics)
 	h.mux.HandleFunc("GET "+PathHealthz, serveHealthz)
+	// A platform that probes the port at its root (WeChat Cloud Hosting
+	// documents a start-up probe of the container port, not its path)
+	// gets the liveness answer rather than a 404 that restarts the worker.
+	h.mux.HandleFunc("GET /{$}", serveHealthz)
 	h.mux.HandleFunc("GET "+PathReadyz, h.serveReadyz)
 	return h, nil
 }
@@ -164,6 +168,7 @@ type CheckResult struct {
 	Name  string `json:"name"`
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
+	Note  string `json:"note,omitempty"` // Check.Note's answer
 }
 
 // Ready runs every check at once, each bounded by ctx and CheckTimeout.
@@ -203,6 +208,9 @@ func (h *Handler) Ready(ctx context.Context) Report {
 			res.Error = fmt.Sprintf("no answer within %s", h.timeout)
 		case errs[i] != nil:
 			res.Error = errs[i].Error()
+		}
+		if c.Note != nil {
+			res.Note = c.Note()
 		}
 		if !res.OK {
 			rep.Status = "not_ready"

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pathupdate/pathupdate/internal/health"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
 )
 
@@ -98,6 +99,18 @@ func TestReadyz(t *testing.T) {
 		{"breaker open", []health.Check{health.BreakerClosed(func() retry.BreakerState { return retry.Open })}, 503, []string{health.CheckBreaker}},
 		{"breaker half open", []health.Check{health.BreakerClosed(func() retry.BreakerState { return retry.HalfOpen })}, 503, []string{health.CheckBreaker}},
 	}
+	paused := func(r pause.Record) health.Check { return health.OperatorPause(func() pause.Record { return r }) }
+	tests = append(tests, []struct {
+		name       string
+		checks     []health.Check
+		wantStatus int
+		wantFail   []string
+	}{
+		{"no operator pause", []health.Check{paused(pause.Record{})}, 200, nil},
+		{"operator pause", []health.Check{paused(pause.Record{At: time.Now()})}, 200, nil},
+		{"operator pause and breaker open", []health.Check{paused(pause.Record{At: time.Now()}),
+			health.BreakerClosed(func() retry.BreakerState { return retry.Open })}, 503, []string{health.CheckBreaker}},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -226,5 +239,42 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (health.Config{Registry: reg}).WithDefaults().Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+// TestReadyzOperatorPause: a deliberate pause keeps /readyz at 200 and says
+// so in the body, with its end, while it stands.
+func TestReadyzOperatorPause(t *testing.T) {
+	t.Parallel()
+	end := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name string
+		r    pause.Record
+		want string // in the note; "" for no note
+	}{
+		{"none", pause.Record{}, ""},
+		{"until resumed", pause.Record{At: time.Now()}, "delivery paused until resumed by an operator since "},
+		{"until a time", pause.Record{At: time.Now(), Until: end}, "delivery paused until 2031-01-02T03:04:05Z by an operator"},
+		{"ended", pause.Record{At: time.Now().Add(-time.Hour), Until: time.Now().Add(-time.Minute)}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, url := newTestServer(t, health.Config{Checks: []health.Check{health.OperatorPause(func() pause.Record { return tt.r })}})
+			status, rep := readyz(t, url)
+			if status != 200 || len(rep.Checks) != 1 {
+				t.Fatalf("status %d, %+v; want 200 with one check", status, rep)
+			}
+			c := rep.Checks[0]
+			if c.Name != health.CheckPaused || !c.OK {
+				t.Fatalf("result %+v", c)
+			}
+			if tt.want == "" && c.Note != "" || !strings.Contains(c.Note, tt.want) {
+				t.Fatalf("note %q, want %q in it", c.Note, tt.want)
+			}
+			if tt.want != "" && !strings.Contains(c.Note, "`pathupdate resume`") {
+				t.Fatalf("note %q does not say how to lift the pause", c.Note)
+			}
+		})
 	}
 }

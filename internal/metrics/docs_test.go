@@ -18,6 +18,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/internal/metrics"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/worker"
 )
@@ -47,6 +48,7 @@ func knownNames(t *testing.T) (all, ours map[string]bool) {
 	m.BreakerChanged(retry.Closed, retry.Open)
 	m.TokenFetched(metrics.SourceStable, nil)
 	m.SetLoad(func() (int, int) { return 0, 0 })
+	m.SetPause(func() pause.Record { return pause.Record{} })
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

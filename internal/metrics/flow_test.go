@@ -3,12 +3,15 @@ package metrics_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/sandbox"
+	"github.com/pathupdate/pathupdate/worker"
 )
 
 // event is step j of waybill wb.
@@ -229,4 +232,30 @@ func TestLabelCardinality(t *testing.T) {
 	if total := f.series("pathupdate_"); total > 60 {
 		t.Errorf("%d pathupdate_ series after 500 waybills, want at most 60", total)
 	}
+}
+
+// TestPausedMetric: a pause made from outside (as `pathupdate pause`
+// does) shows on the worker's /metrics within seconds, and its end too.
+func TestPausedMetric(t *testing.T) {
+	t.Parallel()
+	r := startRun(t, sandbox.Config{AcceptAnyWaybill: true})
+	ctx := context.Background()
+	tg, err := pause.TargetOf(ctx, r.js, worker.ConsumerDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(t, r.metrics).get(t, "pathupdate_paused"); got != 0 {
+		t.Fatalf("pathupdate_paused = %v before any pause", got)
+	}
+	if _, err := pause.Pause(ctx, r.js, tg, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	f := r.waitScrape(t, "pathupdate_paused 1", 5*time.Second, func(f families) bool { v, _ := f.sum("pathupdate_paused"); return v == 1 })
+	if got := f.get(t, "pathupdate_paused_until_seconds"); !math.IsInf(got, 1) {
+		t.Fatalf("pathupdate_paused_until_seconds = %v during a pause until resumed, want +Inf", got)
+	}
+	if _, err := pause.Resume(ctx, r.js, tg); err != nil {
+		t.Fatal(err)
+	}
+	r.waitScrape(t, "pathupdate_paused 0", 5*time.Second, func(f families) bool { v, _ := f.sum("pathupdate_paused"); return v == 0 })
 }

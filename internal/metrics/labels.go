@@ -47,6 +47,8 @@ func KnownErrcodes() []int {
 		pathupdate.ErrcodeEmptyBody, pathupdate.ErrcodeDailyQuota,
 		pathupdate.ErrcodeMinuteQuota, pathupdate.ErrcodeDataFormat,
 		pathupdate.ErrcodeAPIUnauthorized, pathupdate.ErrcodeIncorrectToken,
+		pathupdate.ErrcodeNotAuthorized, pathupdate.ErrcodePathNotWhitelisted,
+		pathupdate.ErrcodeCloudbaseSecretAbsent, pathupdate.ErrcodeCloudbaseTokenPending,
 	}
 }
 
@@ -93,7 +95,7 @@ func errLabel(o pathupdate.Outcome) string {
 func kindLabel(k pathupdate.Kind) string {
 	switch k {
 	case pathupdate.Delivered, pathupdate.Rejected, pathupdate.Transient,
-		pathupdate.TokenInvalid, pathupdate.ConfigBroken, pathupdate.Throttled:
+		pathupdate.TokenInvalid, pathupdate.ConfigBroken, pathupdate.Throttled, pathupdate.Unavailable:
 		return k.String()
 	}
 	return "unknown"

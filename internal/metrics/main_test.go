@@ -89,6 +89,7 @@ func startRun(t *testing.T, sbcfg sandbox.Config) *run {
 		t.Fatal(err)
 	}
 	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
+	m.SetPause(w.OperatorPause)
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

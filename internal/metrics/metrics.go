@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/worker"
 )
@@ -93,8 +95,10 @@ type Metrics struct {
 	breakerTransitions *prometheus.CounterVec
 	tokenFetches       *prometheus.CounterVec
 	historyRecords     *prometheus.CounterVec
+	quota              quotaMetrics // quota.go
 
-	load atomic.Pointer[func() (held, lanes int)]
+	load  atomic.Pointer[func() (held, lanes int)]
+	pause atomic.Pointer[func() pause.Record]
 }
 
 var _ worker.Observer = (*Metrics)(nil)
@@ -150,6 +154,7 @@ func New(cfg Config) (*Metrics, error) {
 			Help: "Delivery history records by result: written, or dropped (buffer full, history stream unavailable or full; delivery went on).",
 		}, []string{"result"}),
 	}
+	m.quota = newQuotaMetrics()
 	// Series an alert or a rate() must see from the start, not from their
 	// first increment: increase() misses the step from absent to 1.
 	m.events.WithLabelValues("delivered", "")
@@ -165,8 +170,9 @@ func New(cfg Config) (*Metrics, error) {
 	cs := []prometheus.Collector{
 		m.events, m.retries, m.invalid, m.apiCalls, m.apiDuration, m.deliveryLatency,
 		m.breakerState, m.breakerTransitions, m.tokenFetches, m.historyRecords,
-		newLoadCollector(&m.load),
+		newLoadCollector(&m.load), newPauseCollector(&m.pause),
 	}
+	cs = append(cs, m.quota.collectors()...)
 	if cfg.ConsumerLag != nil {
 		cs = append(cs, newLagCollector(cfg.ConsumerLag, cfg.LagTimeout, cfg.Logger))
 	}
@@ -282,4 +288,54 @@ func (c *loadCollector) Collect(ch chan<- prometheus.Metric) {
 	held, lanes := (*f)()
 	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(held))
 	ch <- prometheus.MustNewConstMetric(c.lanes, prometheus.GaugeValue, float64(lanes))
+}
+
+// SetPause sets the function read at every scrape for pathupdate_paused
+// and pathupdate_paused_until_seconds; until it is set both read 0. Pass
+// the worker's OperatorPause method. f must be quick and safe for
+// concurrent use. A nil f sets both back to 0.
+func (m *Metrics) SetPause(f func() pause.Record) {
+	if f == nil {
+		m.pause.Store(nil)
+		return
+	}
+	m.pause.Store(&f)
+}
+
+// pauseCollector exports the operator's pause, evaluated at scrape time so
+// a pause with an end time drops to 0 by itself then.
+type pauseCollector struct {
+	pause         *atomic.Pointer[func() pause.Record]
+	paused, until *prometheus.Desc
+}
+
+func newPauseCollector(p *atomic.Pointer[func() pause.Record]) *pauseCollector {
+	return &pauseCollector{
+		pause: p,
+		paused: prometheus.NewDesc(Namespace+"_paused",
+			"1 while an operator has paused delivery (`pathupdate pause`), else 0.", nil, nil),
+		until: prometheus.NewDesc(Namespace+"_paused_until_seconds",
+			"When the operator's pause ends by itself, Unix seconds; +Inf for a pause until resumed; 0 when not paused.", nil, nil),
+	}
+}
+
+func (c *pauseCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.paused
+	ch <- c.until
+}
+
+func (c *pauseCollector) Collect(ch chan<- prometheus.Metric) {
+	var r pause.Record
+	if f := c.pause.Load(); f != nil {
+		r = (*f)()
+	}
+	paused, until := 0.0, 0.0
+	if r.Active(time.Now()) {
+		paused, until = 1, math.Inf(1)
+		if !r.Until.IsZero() {
+			until = float64(r.Until.UnixMilli()) / 1000
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused)
+	ch <- prometheus.MustNewConstMetric(c.until, prometheus.GaugeValue, until)
 }

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/internal/metrics"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/retry"
 	"github.com/pathupdate/pathupdate/worker"
 )
@@ -132,6 +134,39 @@ func TestSetLoad(t *testing.T) {
 	m.SetLoad(nil)
 	if _, ok := scrape(t, url).sum("pathupdate_held_messages"); ok {
 		t.Fatal("pathupdate_held_messages still exported after SetLoad(nil)")
+	}
+}
+
+func TestSetPause(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	end := now.Add(time.Hour).Truncate(time.Second)
+	tests := []struct {
+		name          string
+		set           func() pause.Record // nil: SetPause not called
+		paused, until float64
+	}{
+		{"never set", nil, 0, 0},
+		{"no pause", func() pause.Record { return pause.Record{} }, 0, 0},
+		{"until resumed", func() pause.Record { return pause.Record{At: now} }, 1, math.Inf(1)},
+		{"until a time", func() pause.Record { return pause.Record{At: now, Until: end} }, 1, float64(end.Unix())},
+		{"ended", func() pause.Record { return pause.Record{At: now.Add(-time.Hour), Until: now.Add(-time.Second)} }, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, url := newMetrics(t, metrics.Config{NoRuntimeCollectors: true})
+			if tt.set != nil {
+				m.SetPause(tt.set)
+			}
+			f := scrape(t, url)
+			if got := f.get(t, "pathupdate_paused"); got != tt.paused {
+				t.Errorf("pathupdate_paused = %v, want %v", got, tt.paused)
+			}
+			if got := f.get(t, "pathupdate_paused_until_seconds"); got != tt.until {
+				t.Errorf("pathupdate_paused_until_seconds = %v, want %v", got, tt.until)
+			}
+		})
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package status reports what a pathupdate deployment is doing now: its
 // streams, the live workers and the partitions each holds, the backlog and
-// unacked messages per partition, and the dead letters by reason and
-// errcode. It is what `pathupdate status` prints.
+// unacked messages per partition, the dead letters by reason and
+// errcode, and whether an operator paused delivery. It is what `pathupdate status` prints.
 //
 // It only reads: it must never create, change or delete anything in
 // JetStream.
@@ -19,6 +19,7 @@ import (
 	"github.com/pathupdate/pathupdate/deadletter"
 	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/worker"
 )
 
@@ -38,6 +39,12 @@ type Report struct {
 	// History is the delivery history stream; nil when it does not exist
 	// (history off, or no worker of this version has started).
 	History *HistoryReport `json:"history_stream,omitempty"`
+	// Quota is WeChat's quota of logistics.updatePath as last read (nil
+	// before any worker read it).
+	Quota *QuotaReport `json:"wechat_quota,omitempty"`
+	// Pause is an operator's pause of delivery (`pathupdate pause`), with
+	// what each consumer says of it.
+	Pause pause.State `json:"pause"`
 }
 
 // HistoryReport is the history stream's size and reach.
@@ -77,6 +84,19 @@ type DeadLetterCounts struct {
 // Gather reads the report. consumerPrefix is the workers' Config.Consumer
 // (worker.ConsumerDefault unless changed).
 func Gather(ctx context.Context, js jetstream.JetStream, consumerPrefix string) (Report, error) {
+	return GatherWith(ctx, js, consumerPrefix, Options{})
+}
+
+// Options change where Gather takes parts of the report from.
+type Options struct {
+	// DeadLetters, when set, gives the dead-letter counts instead of a
+	// read of the whole dead-letter stream's headers (the console answers
+	// them from its deadletter.Index, which it keeps up to date anyway).
+	DeadLetters func(context.Context) (deadletter.Stats, error)
+}
+
+// GatherWith is Gather with opts.
+func GatherWith(ctx context.Context, js jetstream.JetStream, consumerPrefix string, opts Options) (Report, error) {
 	r := Report{At: time.Now().UTC()}
 	var err error
 	if r.Trace, err = streamReport(ctx, js, pathupdate.TraceStream); err != nil {
@@ -119,17 +139,26 @@ func Gather(ctx context.Context, js jetstream.JetStream, consumerPrefix string) 
 		}
 		r.Partitions = append(r.Partitions, pr)
 	}
+	if r.Pause, err = pause.Read(ctx, js, pause.Target{Consumer: consumerPrefix, Partitions: n}); err != nil {
+		return r, fmt.Errorf("status: %w", err)
+	}
 	if r.Unpartitioned, err = unpartitioned(ctx, js); err != nil {
 		return r, err
 	}
 	if r.History, err = historyReport(ctx, js); err != nil {
 		return r, err
 	}
-	store, err := deadletter.NewStore(js, deadletter.StoreConfig{})
-	if err != nil {
+	if r.Quota, err = quotaReport(ctx, js); err != nil {
 		return r, err
 	}
-	st, err := store.Stats(ctx, deadletter.Filter{})
+	if opts.DeadLetters == nil {
+		store, err := deadletter.NewStore(js, deadletter.StoreConfig{})
+		if err != nil {
+			return r, err
+		}
+		opts.DeadLetters = func(ctx context.Context) (deadletter.Stats, error) { return store.Stats(ctx, deadletter.Filter{}) }
+	}
+	st, err := opts.DeadLetters(ctx)
 	if err != nil {
 		return r, fmt.Errorf("status: dead letters: %w", err)
 	}

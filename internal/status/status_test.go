@@ -14,6 +14,7 @@ import (
 	"github.com/pathupdate/pathupdate/internal/status"
 	"github.com/pathupdate/pathupdate/internal/wechattest"
 	"github.com/pathupdate/pathupdate/pathupdate"
+	"github.com/pathupdate/pathupdate/pause"
 	"github.com/pathupdate/pathupdate/sandbox"
 	"github.com/pathupdate/pathupdate/worker"
 )
@@ -167,5 +168,63 @@ func TestGatherCountsUnpartitioned(t *testing.T) {
 	}
 	if r.History == nil || r.History.MaxAge != history.MaxAgeDefault || !strings.Contains(out.String(), "History: empty; records kept 7 days") {
 		t.Fatalf("history report %+v:\n%s", r.History, out.String())
+	}
+}
+
+// TestGatherShowsPause: status says an operator's pause first, with its
+// end, and says nothing of one once resumed.
+func TestGatherShowsPause(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := natstest.Connect(t, s)
+	ctx := context.Background()
+	if err := pathupdate.EnsureStreams(ctx, js, pathupdate.StreamsConfig{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := pause.TargetOf(ctx, js, worker.ConsumerDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := func() (status.Report, string) {
+		t.Helper()
+		r, err := status.Gather(ctx, js, worker.ConsumerDefault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := r.Write(&out); err != nil {
+			t.Fatal(err)
+		}
+		return r, out.String()
+	}
+	if r, out := show(); r.Pause.Paused || strings.Contains(out, "paused") {
+		t.Fatalf("never paused, yet status says:\n%s", out)
+	}
+
+	end := time.Now().Add(time.Hour).Truncate(time.Second)
+	if _, err := pause.Pause(ctx, js, tg, end); err != nil {
+		t.Fatal(err)
+	}
+	r, out := show()
+	want := "Delivery paused until " + end.UTC().Format(time.RFC3339) + " (by an operator since "
+	if !r.Pause.Paused || !strings.HasPrefix(out, want) || !strings.Contains(out, "`pathupdate resume` lifts it") {
+		t.Fatalf("paused until %s, status says:\n%s", end, out)
+	}
+	if !strings.Contains(out, "3 of its consumers do not exist yet: a worker creates them paused") {
+		t.Fatalf("status does not say the consumers are missing:\n%s", out)
+	}
+
+	if _, err := pause.Pause(ctx, js, tg, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, out := show(); !strings.HasPrefix(out, "Delivery paused until resumed (by an operator since ") {
+		t.Fatalf("paused until resumed, status says:\n%s", out)
+	}
+
+	if _, err := pause.Resume(ctx, js, tg); err != nil {
+		t.Fatal(err)
+	}
+	if r, out := show(); r.Pause.Paused || strings.Contains(out, "paused") {
+		t.Fatalf("resumed, yet status says:\n%s", out)
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pathupdate/pathupdate/pause"
 )
 
 // Write prints r for a person.
 func (r Report) Write(out io.Writer) error {
+	writePause(out, r.Pause)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "STREAM\tREPLICAS\tMESSAGES\tBYTES\tLEADER\n")
 	streams := []StreamReport{r.Trace, r.DeadLetter}
@@ -76,11 +79,30 @@ func (r Report) Write(out io.Writer) error {
 		fmt.Fprintf(out, "History: %d records since %s; kept %s\n", r.History.Messages,
 			r.History.Oldest.UTC().Format(time.RFC3339), ageText(r.History.MaxAge))
 	}
+	writeQuota(out, r.Quota, r.At)
 	if r.Unpartitioned > 0 {
 		_, err = fmt.Fprintf(out, "Unpartitioned: %d %s published to a wildcard subject (logistics.trace.* or logistics.trace.>): no partition delivers %s; a running worker dead-letters %s as invalid_event\n",
 			r.Unpartitioned, plural(r.Unpartitioned, "message", "messages"), plural(r.Unpartitioned, "it", "them"), plural(r.Unpartitioned, "it", "them"))
 	}
 	return err
+}
+
+// writePause says an operator's pause first, as it explains everything
+// below it: backlogs that grow and workers that deliver nothing.
+func writePause(out io.Writer, st pause.State) {
+	if st.Paused {
+		fmt.Fprintf(out, "Delivery %s (by an operator since %s): events wait in JetStream; `pathupdate resume` lifts it\n",
+			st, st.Since.UTC().Format(time.RFC3339))
+		if n := st.Missing(); n > 0 {
+			fmt.Fprintf(out, "  %d of its consumers do not exist yet: a worker creates them paused\n", n)
+		}
+	}
+	for _, c := range st.Disagreeing() {
+		fmt.Fprintf(out, "  consumer %s is %s, unlike the recorded pause (%s): running workers put it right within seconds\n", c.Name, c, st)
+	}
+	if st.Paused || len(st.Disagreeing()) > 0 {
+		fmt.Fprintln(out)
+	}
 }
 
 func ageText(d time.Duration) string {
