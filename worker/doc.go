@@ -12,13 +12,13 @@
 //	       gate.pinned: a new pin id closes the takeover gate
 //	       lanes.enqueue: into its waybill's lane, in stream order
 //	  -> gate.watch until no other worker holds the partition's messages
-//	  -> partition.runLane: one runner per lane with work, head first
-//	     (runLanes: a runner goes on to the next lane handed to it)
+//	  -> partition.runLane: one goroutine per lane with work, head first
 //	  -> partition.settle (settle.go): decode -> wait while an operator's
 //	       pause stands (pause.go), while WeChat's daily quota is spent
 //	       (quota.go), for this worker's share of the rate limit (rate.go)
 //	       and for the breaker, then for a call slot (slots.go: the lane
-//	       with most waiting first) -> Deliverer.UpdatePath -> Outcome
+//	       with most waiting first) -> Deliverer.UpdatePath on one of the
+//	       worker's callers (callers.go) -> Outcome
 //	       -> package retry decides what the outcome means;
 //	          settle only carries it out:
 //	  -> Ack | retry after a delay | wait for the breaker | dead letter, then Ack

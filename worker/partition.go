@@ -37,12 +37,9 @@ type partition struct {
 	gate       *gate
 	settled    *settledSeqs // the newest settled sequence per waybill (settled.go)
 
-	wg sync.WaitGroup // lane runners, keep-alive, gate watch
-	// ready hands a lane with work to a runner waiting for one (runLanes);
-	// unbuffered, so a lane goes only to a runner that is there to take it.
-	ready chan *lane
-	cc    jetstream.ConsumeContext
-	cons  jetstream.Consumer
+	wg   sync.WaitGroup // lanes, keep-alive, gate watch
+	cc   jetstream.ConsumeContext
+	cons jetstream.Consumer
 }
 
 func (w *Worker) newPartition(n int) *partition {
@@ -53,7 +50,6 @@ func (w *Worker) newPartition(n int) *partition {
 		log:      w.log.With().Int("partition", n).Logger(),
 		lanes:    newLanes(),
 		settled:  newSettledSeqs(settledSeqsLimit),
-		ready:    make(chan *lane),
 	}
 	p.gate = newGate(partitionCounts{p})
 	p.softCtx, p.cancelSoft = context.WithCancel(context.Background())
@@ -145,42 +141,15 @@ func (p *partition) startLaneLocked(ln *lane) {
 	if !p.lanes.claim(ln) {
 		return
 	}
-	select {
-	case p.ready <- ln:
-	default:
-		p.wg.Add(1)
-		go p.runLanes(ln)
-	}
-}
-
-// runnerIdle is how long a lane runner waits for another lane to work
-// before it ends.
-const runnerIdle = time.Second
-
-// runLanes works ln, then every lane handed to it while it waits, until
-// none comes for runnerIdle or the partition is released. A runner that
-// goes on to the next lane, instead of a goroutine per lane, keeps the
-// stack it grew on the way down to an API call: a new goroutine's stack
-// grows again, copy after copy, on every call.
-func (p *partition) runLanes(ln *lane) {
-	defer p.wg.Done()
-	idle := time.NewTimer(runnerIdle)
-	defer idle.Stop()
-	for {
-		p.runLane(ln)
-		idle.Reset(runnerIdle)
-		select {
-		case ln = <-p.ready:
-		case <-idle.C:
-			return
-		case <-p.softCtx.Done():
-			return
-		}
-	}
+	p.wg.Add(1)
+	go p.runLane(ln)
 }
 
 // runLane settles the lane's messages one after another, in stream order.
+// Its API calls go to the worker's callers, so its own stack stays small
+// while it waits for a call slot.
 func (p *partition) runLane(ln *lane) {
+	defer p.wg.Done()
 	for {
 		p.mu.Lock()
 		h := p.lanes.head(ln)

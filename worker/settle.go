@@ -113,7 +113,7 @@ func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupda
 	}
 	a.calls++
 	ctx, span := p.startCall(a)
-	o := w.api.UpdatePath(ctx, ev)
+	o := w.callers.call(ctx, ev)
 	endCall(span, o)
 	w.slots.release()
 	w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
