@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,7 +120,7 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{"defaults", func(*Options) {}, ""},
-		{"scenario out of range", func(o *Options) { o.Scenarios = []int{12} }, "scenario 12"},
+		{"scenario out of range", func(o *Options) { o.Scenarios = []int{LastScenario + 1} }, fmt.Sprintf("scenario %d", LastScenario+1)},
 		{"no reps", func(o *Options) { o.Reps = -1 }, "Reps"},
 		{"no concurrency", func(o *Options) { o.Concurrency = -1 }, "Concurrency"},
 		{"negative latency", func(o *Options) { o.Latency = -time.Millisecond }, "Latency"},
