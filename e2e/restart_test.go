@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -22,18 +23,22 @@ import (
 // (messages and pins) in a way the server, restarted or not, acts on at
 // once, not because a timer ran out. Busy: the first worker held messages
 // when it stopped; idle: it had received none, so it never learnt a pin.
+// Killed: the idle worker was killed (SIGKILL), leaving its pull requests
+// queued in the server, and the first message pinned one of them: the
+// next worker must see that pin belongs to no one.
 func TestRestartResumesAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs worker processes")
 	}
 	for _, tc := range []struct {
-		name           string
-		busy, embedded bool
+		name                   string
+		busy, embedded, killed bool
 	}{
-		{"busy/embedded", true, true},
-		{"idle/embedded", false, true},
-		{"busy/standalone", true, false},
-		{"idle/standalone", false, false},
+		{"busy/embedded", true, true, false},
+		{"idle/embedded", false, true, false},
+		{"busy/standalone", true, false, false},
+		{"idle/standalone", false, false, false},
+		{"idle-killed/standalone", false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -58,7 +63,10 @@ func TestRestartResumesAtOnce(t *testing.T) {
 				publishAll(ctx, t, js, trs)
 				waitUntil(t, "the first worker's first deliveries", 30*time.Second, func() bool { return sb.Stats().Delivered >= 2 })
 			}
-			if code := w1.term(t); code != 0 {
+			if tc.killed {
+				waitUntil(t, "the first worker pulling", 30*time.Second, func() bool { return pulling(ctx, js) })
+				w1.kill9(t)
+			} else if code := w1.term(t); code != 0 {
 				t.Fatalf("worker exit code %d after SIGTERM, want 0:\n%s", code, tail(w1.out.String(), 10))
 			}
 			if tc.busy && sb.Stats().Delivered >= 40 {
@@ -88,6 +96,21 @@ func TestRestartResumesAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pulling reports whether every partition consumer of the trace stream
+// has a pull request waiting: a worker took the partitions.
+func pulling(ctx context.Context, js jetstream.JetStream) bool {
+	for n := range pathupdate.DefaultPartitions {
+		c, err := js.Consumer(ctx, pathupdate.TraceStream, fmt.Sprintf("pathupdate-p%d", n))
+		if err != nil {
+			return false
+		}
+		if info, err := c.Info(ctx); err != nil || info.NumWaiting == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // connectWhenReady connects to url once the server listens (an embedded

@@ -33,8 +33,11 @@ type ClientConfig struct {
 	// Redirects are never followed whatever client is given.
 	HTTPClient *http.Client
 	// Timeout bounds one updatePath request (the retry after a refused
-	// token gets its own). Default DefaultCallTimeout.
+	// token gets its own). Default DefaultCallTimeout. A shorter
+	// HTTPClient.Timeout bounds it instead.
 	Timeout time.Duration
+	// UserAgent is sent as the User-Agent of every request. Default: Go's.
+	UserAgent string
 	// Logger gets one debug line per call (waybill, errcode, duration,
 	// never the token). Default: the zero Logger, which drops everything.
 	Logger zerolog.Logger
@@ -96,8 +99,18 @@ func (c ClientConfig) Validate() error {
 // Client calls logistics.updatePath, over HTTPS or through a cloud function
 // (ClientConfig.Transport). It is safe for concurrent use.
 type Client struct {
-	cfg   ClientConfig
-	hc    *http.Client
+	cfg ClientConfig
+	hc  *http.Client
+	// timeout bounds one request, through its context: the tighter of
+	// cfg.Timeout and the given client's Timeout. hc has no Timeout of its
+	// own, which would cost a timer and a goroutine in net/http for
+	// every request on top of the context's.
+	timeout time.Duration
+	// contentType and userAgent are the header values of every request.
+	contentType, userAgent []string
+	// rt is hc's transport when requests can skip hc (see send); nil
+	// when they cannot.
+	rt    http.RoundTripper
 	url   string // the endpoint's URL without any query
 	query string // query parameters after the access_token ("" or "&env=..&name=..")
 	// encode and call are the transport: the request body of an event, and
@@ -114,7 +127,21 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, hc: noRedirects(cfg.HTTPClient), url: cfg.APIBase + updatePathPath, encode: Event.Encode}
+	c := &Client{cfg: cfg, hc: noRedirects(cfg.HTTPClient), timeout: cfg.Timeout, url: cfg.APIBase + updatePathPath, encode: Event.Encode}
+	if t := c.hc.Timeout; t > 0 && t < c.timeout {
+		c.timeout = t
+	}
+	c.hc.Timeout = 0
+	c.contentType = []string{"application/json"}
+	if c.hc.Jar == nil {
+		c.rt = c.hc.Transport
+		if c.rt == nil {
+			c.rt = http.DefaultTransport
+		}
+	}
+	if cfg.UserAgent != "" {
+		c.userAgent = []string{cfg.UserAgent}
+	}
 	c.call = c.post
 	if cfg.Transport == TransportCloudCall {
 		c.useCloudCall()
@@ -126,11 +153,32 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 }
 
 // NewHTTPClient returns an http.Client tuned for many concurrent calls to
-// one host: connections kept and reused (up to 256 idle per host), bounded
-// dial, TLS handshake and response-header waits, HTTP/2 when the server
-// offers it, proxies from the environment. timeout bounds a whole request
-// (0: no bound beyond the callers' contexts).
+// one host: NewHTTPClientFor(timeout, DefaultHTTPCalls).
 func NewHTTPClient(timeout time.Duration) *http.Client {
+	return NewHTTPClientFor(timeout, DefaultHTTPCalls)
+}
+
+// DefaultHTTPCalls is the calls in flight NewHTTPClient's client is sized
+// for.
+const DefaultHTTPCalls = 256
+
+// httpSpareConns are the connections a client keeps beyond the calls it is
+// sized for: a token fetch to the same host must not wait behind them.
+const httpSpareConns = 4
+
+// NewHTTPClientFor returns an http.Client for up to calls requests in
+// flight at once to one host: a connection for each kept open between
+// calls (an HTTP/1.1 connection carries one request at a time, and a new
+// one costs a TCP and TLS handshake), at most calls plus a few spare open
+// at once, bounded dial, TLS handshake and response-header waits, HTTP/2
+// when the server offers it, proxies from the environment. timeout bounds
+// a whole request (0: no bound beyond the callers' contexts).
+//
+// Each connection costs about 30 KiB (two 4 KiB buffers and the two
+// goroutines net/http runs for it), so 4,096 calls in flight take about
+// 120 MiB.
+func NewHTTPClientFor(timeout time.Duration, calls int) *http.Client {
+	calls = max(calls, 1)
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	headerTimeout := 30 * time.Second
 	if timeout > 0 {
@@ -140,8 +188,9 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
+		MaxIdleConns:          calls + httpSpareConns,
+		MaxIdleConnsPerHost:   calls + httpSpareConns,
+		MaxConnsPerHost:       calls + httpSpareConns,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: headerTimeout,
@@ -255,7 +304,7 @@ func (c *Client) post(ctx context.Context, tok Secret, body []byte) Outcome {
 // transport failure, a body that cannot be read, another status) comes
 // back as a Transient Outcome with ok false, its error scrubbed of tok.
 func (c *Client) roundTrip(ctx context.Context, tok Secret, body []byte) (raw []byte, o Outcome, ok bool) {
-	cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := c.url
 	if tok != "" { // none through the open-interface service (openinterface.go)
@@ -265,8 +314,13 @@ func (c *Client) roundTrip(ctx context.Context, tok Secret, body []byte) (raw []
 	if err != nil {
 		return nil, Outcome{Kind: Transient, Err: redactURLError(err)}, false
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
+	// The header values are the client's, shared by every request:
+	// net/http only reads them.
+	req.Header["Content-Type"] = c.contentType
+	if c.userAgent != nil {
+		req.Header["User-Agent"] = c.userAgent
+	}
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, Outcome{Kind: Transient, Err: withCtxErr(ctx, redactURLError(err))}, false
 	}
@@ -278,6 +332,22 @@ func (c *Client) roundTrip(ctx context.Context, tok Secret, body []byte) (raw []
 		return nil, Outcome{Kind: Transient, HTTPStatus: status}, false
 	}
 	return raw, Outcome{}, true
+}
+
+// send sends req. The http.Client adds nothing a request here needs when
+// it has no cookie jar (redirects are never followed and the timeout is on
+// the context), so the request goes to its transport directly, sparing the
+// copies of the header and the redirect bookkeeping net/http's Client.Do
+// makes for every request. Errors are *url.Error, as Do's are.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	if c.rt == nil {
+		return c.hc.Do(req)
+	}
+	resp, err := c.rt.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: "Post", URL: req.URL.String(), Err: err}
+	}
+	return resp, nil
 }
 
 // readAnswer reads at most maxAnswerSize of resp's body, then drains a

@@ -24,6 +24,7 @@ func (p *partition) start(ctx context.Context) error {
 		return fmt.Errorf("worker: consumer %s on stream %s: %w", p.consumer, pathupdate.TraceStream, err)
 	}
 	p.w.applyPause(ctx, p.consumer)
+	p.dropOrphanPin(ctx, cons)
 	cc, err := cons.Consume(p.handle,
 		jetstream.PullMaxMessages(min(p.w.cfg.MaxInFlight, 256)),
 		jetstream.PullPriorityGroup(PriorityGroup),
@@ -131,14 +132,56 @@ func (p *partition) unpin() {
 		if g.Group != PriorityGroup || g.PinnedClientID != mine {
 			continue
 		}
-		st, err := p.w.js.Stream(ctx, pathupdate.TraceStream)
-		if err == nil {
-			err = st.UnpinConsumer(ctx, p.consumer, PriorityGroup)
-		}
-		if err != nil {
+		if err := p.unpinConsumer(ctx); err != nil {
 			p.log.Debug().Err(err).Msg("unpin")
 		}
 	}
+}
+
+// dropOrphanPin unpins the partition when its pin belongs to no one: a
+// worker that died while it held nothing (killed, or its connection lost)
+// leaves pull requests in the server's queue, and the first message to
+// arrive pins one of them although nobody listens to it any more — the
+// server assigns the pin before it checks for interest. Every worker after
+// it would wait out PinnedTTL for nothing.
+//
+// A pin belongs to no one when, after the consumer info has dropped the
+// pull requests nobody listens to, none is left waiting and no message is
+// pending an ack: a live pinned worker always keeps a pull request waiting,
+// and nothing held means no waybill's order can depend on the holder.
+func (p *partition) dropOrphanPin(ctx context.Context, cons jetstream.Consumer) {
+	info, err := cons.Info(ctx)
+	if err != nil {
+		p.log.Debug().Err(err).Msg("orphan pin: consumer info")
+		return
+	}
+	if info.NumWaiting > 0 || info.NumAckPending > 0 || !pinnedIn(info.PriorityGroups) {
+		return
+	}
+	if err := p.unpinConsumer(ctx); err != nil {
+		p.log.Debug().Err(err).Msg("orphan pin: unpin")
+		return
+	}
+	p.log.Info().Msg("unpinned a pin no live worker held")
+}
+
+// unpinConsumer unpins the partition's consumer, whoever holds the pin.
+func (p *partition) unpinConsumer(ctx context.Context) error {
+	st, err := p.w.js.Stream(ctx, pathupdate.TraceStream)
+	if err != nil {
+		return err
+	}
+	return st.UnpinConsumer(ctx, p.consumer, PriorityGroup)
+}
+
+// pinnedIn reports whether the partitions' priority group has a pin.
+func pinnedIn(groups []jetstream.PriorityGroupState) bool {
+	for _, g := range groups {
+		if g.Group == PriorityGroup && g.PinnedClientID != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // handBackNak returns a message for redelivery with a delay that has

@@ -5,7 +5,8 @@
 // decides which); each partition is one pinned consumer. The flow of one
 // message through a partition:
 //
-//	partition.start (consumer.go): CreateOrUpdateConsumer, Consume
+//	partition.start (consumer.go): CreateOrUpdateConsumer, drop a pin no
+//	  live worker holds (dropOrphanPin), Consume
 //	  -> partition.handle (partition.go; serial per partition)
 //	       lanes.hold: a redelivery of a held message replaces it
 //	       gate.pinned: a new pin id closes the takeover gate
@@ -15,7 +16,9 @@
 //	  -> partition.settle (settle.go): decode -> wait while an operator's
 //	       pause stands (pause.go), while WeChat's daily quota is spent
 //	       (quota.go), for this worker's share of the rate limit (rate.go)
-//	       and for the breaker -> Deliverer.UpdatePath -> Outcome
+//	       and for the breaker, then for a call slot (slots.go: the lane
+//	       with most waiting first) -> Deliverer.UpdatePath on one of the
+//	       worker's callers (callers.go) -> Outcome
 //	       -> package retry decides what the outcome means;
 //	          settle only carries it out:
 //	  -> Ack | retry after a delay | wait for the breaker | dead letter, then Ack

@@ -3,6 +3,7 @@ package worker
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -14,6 +15,13 @@ type held struct {
 	seq     uint64        // stream sequence: the message's identity
 	subject string
 	waybill string
+	// published is when JetStream stored the message (from the first
+	// delivery's metadata; a redelivery has the same).
+	published time.Time
+	// backlog is how many messages of its lane waited behind it when it
+	// became the lane's head (set by the lane's runner, under the
+	// partition's lock): its claim to a call slot (callSlots).
+	backlog int
 }
 
 // lane is the FIFO of one waybill's held messages, in stream order.

@@ -67,7 +67,7 @@ func (p *partition) handle(msg jetstream.Msg) {
 		return
 	}
 	subject := msg.Subject()
-	h := &held{msg: msg, seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject)}
+	h := &held{msg: msg, seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject), published: meta.Timestamp}
 	stats := &p.w.stats
 
 	p.mu.Lock()
@@ -146,6 +146,8 @@ func (p *partition) startLaneLocked(ln *lane) {
 }
 
 // runLane settles the lane's messages one after another, in stream order.
+// Its API calls go to the worker's callers, so its own stack stays small
+// while it waits for a call slot.
 func (p *partition) runLane(ln *lane) {
 	defer p.wg.Done()
 	for {
@@ -159,6 +161,7 @@ func (p *partition) runLane(ln *lane) {
 		stale := p.settled.stale(h.waybill, h.seq)
 		unknown := !stale && !p.settled.knows(h.waybill)
 		msg := h.msg
+		h.backlog = len(ln.queue) - 1
 		p.mu.Unlock()
 		if unknown && redelivered(msg) {
 			stale = p.settledElsewhere(h)

@@ -2,8 +2,12 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pathupdate/pathupdate/internal/natsserver"
 
 	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/pathupdate"
@@ -19,16 +23,20 @@ import (
 // received none, so it never learnt a pin id. Restarted: the JetStream
 // server restarts on the same store in between, as the worker's embedded
 // server does; kept: the server runs on, as a standalone one does.
+// Orphan: besides, a worker that died while idle (its connection gone
+// without a word) left pull requests queued, and the first message pinned
+// one of them: a pin nobody holds, which the next worker must drop.
 func TestStopStartResumesAtOnce(t *testing.T) {
 	const long = 60 * time.Second // neither may pass before the first delivery
 	for _, tc := range []struct {
-		name            string
-		busy, restarted bool
+		name                    string
+		busy, restarted, orphan bool
 	}{
-		{"busy/kept", true, false},
-		{"busy/restarted", true, true},
-		{"idle/kept", false, false},
-		{"idle/restarted", false, true},
+		{"busy/kept", true, false, false},
+		{"busy/restarted", true, true, false},
+		{"idle/kept", false, false, false},
+		{"idle/restarted", false, true, false},
+		{"idle/orphan", false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -68,6 +76,9 @@ func TestStopStartResumesAtOnce(t *testing.T) {
 				}
 				b = &bundle{js: js, sb: b.sb, pub: pub, api: b.api}
 			}
+			if tc.orphan {
+				leaveOrphanPullRequests(t, s, worker.ConsumerDefault, pathupdate.DefaultPartitions)
+			}
 			if !tc.busy {
 				b.publishInterleaved(t, trs)
 			}
@@ -85,4 +96,35 @@ func TestStopStartResumesAtOnce(t *testing.T) {
 func withObserver(cfg worker.Config, o worker.Observer) worker.Config {
 	cfg.Observer = o
 	return cfg
+}
+
+// leaveOrphanPullRequests sends a pull request of the partitions' priority
+// group to each partition consumer from a connection it then closes
+// without unsubscribing, as a killed process does: the server keeps the
+// requests queued, and the next message it has for the consumer pins one.
+func leaveOrphanPullRequests(t *testing.T, s *natsserver.Server, prefix string, partitions int) {
+	t.Helper()
+	clients := s.NATS().NumClients()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range partitions {
+		inbox := nc.NewInbox()
+		if _, err := nc.SubscribeSync(inbox); err != nil {
+			t.Fatal(err)
+		}
+		subj := fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s-p%d", pathupdate.TraceStream, prefix, n)
+		req := fmt.Sprintf(`{"batch":10,"expires":%d,"group":%q}`, time.Minute.Nanoseconds(), worker.PriorityGroup)
+		if err := nc.PublishRequest(subj, inbox, []byte(req)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	// Until the server has let the connection go, a message would still
+	// reach its subscription: a worker killed holding a message, not idle.
+	waitUntil(t, 10*time.Second, "the server letting the connection go", func() bool { return s.NATS().NumClients() <= clients })
 }

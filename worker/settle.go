@@ -35,7 +35,9 @@ type attempt struct {
 func (p *partition) settle(h *held) error {
 	w := p.w
 	ev, invalid := p.decode(h)
-	in := retry.Input{Invalid: invalid, Backoff: w.cfg.Retry.NewBackOff(), Pause: w.cfg.Retry.NewBackOff()}
+	// The delay sequences are made at the first failure: most events are
+	// delivered at the first call and never draw from them.
+	in := retry.Input{Invalid: invalid}
 	a := attempt{span: p.startSettle(h)}
 	defer endSettle(&a)
 	if invalid != nil {
@@ -47,9 +49,12 @@ func (p *partition) settle(h *held) error {
 	}
 	in.Mark = w.breaker.Worked()
 	for {
-		o, err := p.call(ev, &a)
+		o, err := p.call(ev, &a, h.backlog)
 		if err != nil {
 			return err
+		}
+		if o.Kind != pathupdate.Delivered && in.Backoff == nil {
+			in.Backoff, in.Pause = w.cfg.Retry.NewBackOff(), w.cfg.Retry.NewBackOff()
 		}
 		in.Outcome, in.Verdict = o, w.recordOutcome(o)
 		d := w.cfg.Retry.Decide(in)
@@ -83,9 +88,9 @@ func (p *partition) decode(h *held) (pathupdate.Event, error) {
 }
 
 // call makes one API call through the breaker and the concurrency limit
-// and records it in a. It returns errStopping when the partition is
-// released first.
-func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, error) {
+// (a lane with backlog events behind this one) and records it in a. It
+// returns errStopping when the partition is released first.
+func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupdate.Outcome, error) {
 	w := p.w
 	// An operator's pause, a spent daily quota and the rate limit hold the
 	// call back before the breaker does; no wait is an attempt.
@@ -98,9 +103,7 @@ func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, e
 	if err := w.breaker.Wait(p.softCtx); err != nil {
 		return pathupdate.Outcome{}, errStopping
 	}
-	select {
-	case w.sem <- struct{}{}:
-	case <-p.softCtx.Done():
+	if err := w.slots.acquire(p.softCtx, backlog); err != nil {
 		w.breaker.Release()
 		return pathupdate.Outcome{}, errStopping
 	}
@@ -110,9 +113,9 @@ func (p *partition) call(ev pathupdate.Event, a *attempt) (pathupdate.Outcome, e
 	}
 	a.calls++
 	ctx, span := p.startCall(a)
-	o := w.api.UpdatePath(ctx, ev)
+	o := w.callers.call(ctx, ev)
 	endCall(span, o)
-	<-w.sem
+	w.slots.release()
 	w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
 	if p.callCtx.Err() != nil {
 		w.breaker.Release()
@@ -133,7 +136,7 @@ func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *
 		if a.calls > 1 {
 			w.stats.deliveredAfterRetry.Add(1)
 		}
-		a.published = published(p.msgOf(h))
+		a.published = h.published
 		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: a.published, At: w.cfg.Now()})
 		p.remember(h, ev, d, *a, 0)
 		a.result = "delivered"
@@ -227,16 +230,8 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) (seq uint64, e
 		return 0, errStopping
 	}
 	w.stats.deadLettered(reason)
-	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: published(p.msgOf(h)), At: w.cfg.Now()})
+	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: h.published, At: w.cfg.Now()})
 	return seq, nil
-}
-
-// published is when JetStream stored m (zero if unknown).
-func published(m jetstream.Msg) time.Time {
-	if meta, err := m.Metadata(); err == nil {
-		return meta.Timestamp
-	}
-	return time.Time{}
 }
 
 // logFailure writes the one line a delivery failure gets. The event's

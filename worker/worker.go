@@ -52,7 +52,8 @@ type Worker struct {
 	breaker    *retry.Breaker
 	log        zerolog.Logger
 	stats      counters
-	sem        chan struct{} // bounds API calls in progress
+	slots      *callSlots // bounds API calls in progress, busiest lane first
+	callers    *callers   // make the API calls
 	partitions int
 	members    *membership
 	rate       *rateShare   // this worker's share of Config.RateLimit (rate.go)
@@ -111,7 +112,8 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		dl:       dl,
 		breaker:  retry.NewBreaker(cfg.Breaker),
 		log:      cfg.Logger.With().Str("component", "worker").Str("member", cfg.MemberID).Logger(),
-		sem:      make(chan struct{}, cfg.Concurrency),
+		slots:    newCallSlots(cfg.Concurrency, cfg.Now, slotMaxWait),
+		callers:  newCallers(api),
 		parts:    make(map[int]*partition),
 		rate:     newRateShare(cfg.RateLimit),
 		quota:    newQuotaState(),
@@ -395,6 +397,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		clear(w.parts)
 		w.mu.Unlock()
 		w.releaseAll(parts)
+		w.callers.close() // every lane has ended: no call is left
 		w.stopUnpartitioned()
 		w.stopFollowingPause()
 		lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -48,7 +48,8 @@ func (s Settings) WithDefaults() Settings {
 	}
 	s.Client.Logger, s.Tokens.Logger = s.Logger, s.Logger
 	if s.Client.HTTPClient == nil {
-		s.Client.HTTPClient = pathupdate.NewHTTPClient(pathupdate.DefaultHTTPTimeout)
+		// A connection kept for every call the worker makes at once.
+		s.Client.HTTPClient = pathupdate.NewHTTPClientFor(pathupdate.DefaultHTTPTimeout, s.Worker.Concurrency)
 	}
 	if s.Tokens.HTTPClient == nil {
 		s.Tokens.HTTPClient = s.Client.HTTPClient
@@ -109,12 +110,12 @@ func Client(s Settings) (*pathupdate.Client, error) {
 
 func client(s Settings) (*pathupdate.Client, error) {
 	if s.UserAgent != "" {
-		hc := *s.Client.HTTPClient
+		// The client sets it itself: a RoundTripper must clone a request
+		// to change it, which would cost every call two copies.
+		s.Client.UserAgent = s.UserAgent
+		hc := *s.Tokens.HTTPClient
 		hc.Transport = userAgentTransport{base: transportOf(&hc), agent: s.UserAgent}
-		if s.Tokens.HTTPClient == s.Client.HTTPClient {
-			s.Tokens.HTTPClient = &hc
-		}
-		s.Client.HTTPClient = &hc
+		s.Tokens.HTTPClient = &hc
 	}
 	if s.Client.Tokens == nil {
 		tokens, err := s.Tokens.New()

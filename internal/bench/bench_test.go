@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,16 +36,16 @@ func tiny(t *testing.T) Options {
 	}
 }
 
-// TestSmoke runs scenarios 1 to 6 and 8 to 11 with tiny sizes (6 builds and runs the
-// real `pathupdate worker`) and checks that each produced a sane result
+// TestSmoke runs scenarios 1 to 6 and 8 to 14 with tiny sizes (6, 13 and
+// 14 build and run the real `pathupdate worker`) and checks that each produced a sane result
 // and that ours delivered everything in order. Scenario 7 builds the peer
 // module (bench/peer, watermill from the module proxy): set
 // PATHUPDATE_BENCH_PEER=1 to include it.
 func TestSmoke(t *testing.T) {
 	opts := tiny(t)
-	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10, 11}
+	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14}
 	if os.Getenv("PATHUPDATE_BENCH_PEER") == "1" {
-		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
 	}
 	opts.Progress = testLog{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -67,16 +68,18 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("scenario %d: ours %v, reference %v, ratio %v: want all positive", res.ID, res.Ours, res.Reference, res.Ratio)
 		}
 	}
-	for _, id := range []int{3, 4} {
-		run := rep.Results[id-1].Details["run"].(jobRun)
+	byID := map[int]Result{}
+	for _, res := range rep.Results {
+		byID[res.ID] = res
+	}
+	for _, id := range []int{3, 4, 12} {
+		run := byID[id].Details["run"].(jobRun)
 		if o := run.Order; o.Missing != 0 || o.Violations != 0 || o.Delivered != opts.LatencyEvents {
 			t.Errorf("scenario %d: order %+v: want every event delivered, in order", id, o)
 		}
 	}
-
-	byID := map[int]Result{}
-	for _, res := range rep.Results {
-		byID[res.ID] = res
+	if o := byID[14].Details["run"].(deployRun).Order; o.Missing != 0 || o.Violations != 0 {
+		t.Errorf("scenario 14: order %+v: want every event delivered, in order", o)
 	}
 	for _, id := range []int{8, 9} {
 		d := byID[id].Details
@@ -117,7 +120,7 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{"defaults", func(*Options) {}, ""},
-		{"scenario out of range", func(o *Options) { o.Scenarios = []int{12} }, "scenario 12"},
+		{"scenario out of range", func(o *Options) { o.Scenarios = []int{LastScenario + 1} }, fmt.Sprintf("scenario %d", LastScenario+1)},
 		{"no reps", func(o *Options) { o.Reps = -1 }, "Reps"},
 		{"no concurrency", func(o *Options) { o.Concurrency = -1 }, "Concurrency"},
 		{"negative latency", func(o *Options) { o.Latency = -time.Millisecond }, "Latency"},

@@ -66,7 +66,7 @@ func (r *runner) timeEndToEnd(ctx context.Context, p *traffic.Plan, kind string)
 		return latencies{}, err
 	}
 	defer e.close()
-	sb, client, err := newSandbox(r.opts.Latency)
+	sb, client, err := newSandbox(r.opts.Latency, r.opts.Concurrency)
 	if err != nil {
 		return latencies{}, err
 	}

@@ -177,9 +177,10 @@ func (e *env) startWorker(ctx context.Context, api worker.Deliverer, o Options) 
 
 // newSandbox starts a sandbox that accepts any waybill and answers after
 // latency, and a product client for it with a stable access token.
-func newSandbox(latency time.Duration) (*sandbox.Server, *pathupdate.Client, error) {
+func newSandbox(latency time.Duration, concurrency int) (*sandbox.Server, *pathupdate.Client, error) {
 	sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true, Faults: sandbox.Faults{Latency: sandbox.Duration(latency)}})
 	client, err := assemble.Client(assemble.Settings{
+		Worker: worker.Config{Concurrency: concurrency}, // the connection pool's size
 		Tokens: pathupdate.TokenSourceConfig{TokenConfig: pathupdate.TokenConfig{AppID: sandbox.DefaultAppID, AppSecret: pathupdate.Secret(sandbox.DefaultAppSecret)}},
 		Client: pathupdate.ClientConfig{APIBase: sb.URL},
 	})

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pathupdate/pathupdate/internal/bench/traffic"
@@ -51,27 +50,16 @@ func (r *runner) runMemory(ctx context.Context) (Result, error) {
 	sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true})
 	defer sb.Close()
 
-	cmd := exec.CommandContext(ctx, bin, "worker",
+	start := time.Now()
+	wp, err := startWorkerProc(ctx, bin, e.dir,
 		"--nats-url", e.ns.ClientURL(),
 		"--api-base", sb.URL, "--appid", sandbox.DefaultAppID, "--appsecret", sandbox.DefaultAppSecret,
 		"--partitions", strconv.Itoa(o.Partitions), "--max-in-flight", strconv.Itoa(o.MaxInFlight),
 		"--concurrency", strconv.Itoa(o.Concurrency), "--http-addr", "off", "--log-level", "warn")
-	cmd.Dir = e.dir
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return Result{}, fmt.Errorf("start %s: %w", bin, err)
+	if err != nil {
+		return Result{}, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
+	defer wp.kill()
 
 	run := memRun{Events: o.MemoryEvents}
 	t := time.NewTicker(100 * time.Millisecond)
@@ -81,12 +69,12 @@ func (r *runner) runMemory(ctx context.Context) (Result, error) {
 		select {
 		case <-ctx.Done():
 			return Result{}, ctx.Err()
-		case err := <-exited:
-			stopped = true
-			return Result{}, fmt.Errorf("worker exited early (%v): %s", err, stderr.String())
 		case <-t.C:
 		}
-		if hwm, _, err := procMem(cmd.Process.Pid); err == nil {
+		if err := wp.early(); err != nil {
+			return Result{}, err
+		}
+		if hwm, _, err := procMem(wp.pid()); err == nil {
 			run.PeakRSSMiB = max(run.PeakRSSMiB, hwm)
 		}
 		// The sandbox records every call; forget them now and then so the
@@ -104,21 +92,14 @@ func (r *runner) runMemory(ctx context.Context) (Result, error) {
 		}
 	}
 	took := time.Since(start)
-	hwm, rss, err := procMem(cmd.Process.Pid)
+	hwm, rss, err := procMem(wp.pid())
 	if err != nil {
 		return Result{}, err
 	}
 	run.PeakRSSMiB, run.EndRSSMiB = max(run.PeakRSSMiB, hwm), rss
 	run.Seconds, run.Rate = took.Seconds(), float64(o.MemoryEvents)/took.Seconds()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			return Result{}, fmt.Errorf("worker did not exit cleanly on SIGTERM (%v): %s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		return Result{}, fmt.Errorf("worker still running 30s after SIGTERM")
+	if err := wp.stop(); err != nil {
+		return Result{}, err
 	}
 	r.progress("6 memory: %+v", run)
 	return Result{

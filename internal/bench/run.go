@@ -70,8 +70,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	// 7 runs right after 3, whose result it compares with, so both see
 	// the machine in the same state; 6, the longest, runs last.
 	var ours *jobRun
-	for _, id := range []int{1, 2, 3, 7, 4, 5, 8, 9, 11, 10, 6} {
-		if !opts.runs(id) {
+	for _, id := range []int{1, 2, 3, 7, 4, 5, 8, 9, 11, 10, 12, 13, 6} {
+		if !opts.runs(id) && (id != 13 || !opts.runs(14)) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -131,6 +131,17 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		case 11:
 			res, err := r.runTracingDrain(ctx)
 			add(res, err, id)
+		case 12:
+			res, err := r.runManyCalls(ctx)
+			add(res, err, id)
+		case 13:
+			res, err := r.runDeploy(ctx)
+			if err != nil {
+				add(Result{}, err, id)
+			}
+			for _, x := range res {
+				add(x, nil, x.ID)
+			}
 		}
 		stopProfile()
 	}

@@ -34,7 +34,7 @@ func run(ctx context.Context) error {
 	var (
 		quick       = flag.Bool("quick", false, "small sizes: every scenario in well under a minute (a smoke run; ratios are rough)")
 		out         = flag.String("out", "bench/results", "folder for latest.json and the dated copy (\"\" = none)")
-		scenarios   = flag.String("scenarios", "", "comma-separated scenario numbers to run (default all: 1-11)")
+		scenarios   = flag.String("scenarios", "", "comma-separated scenario numbers to run (default all: 1-14; 13 and 14 come from one run)")
 		workerBin   = flag.String("worker-bin", "", "pathupdate binary for scenario 6 (default: go build ./cmd/pathupdate)")
 		peerBin     = flag.String("peer-bin", "", "bench/peer binary for scenario 7 (default: go build in bench/peer)")
 		profileDir  = flag.String("cpuprofile-dir", "", "write a CPU profile of the harness per scenario here")

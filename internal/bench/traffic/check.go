@@ -129,3 +129,16 @@ func (p *Plan) HottestProgress(rec Recorder, start time.Time) Hottest {
 	}
 	return h
 }
+
+// FirstArrival is when the first event of p reached rec (zero if none did):
+// where a drain's clock starts, so that a worker's start-up is measured
+// apart from its pace.
+func (p *Plan) FirstArrival(rec Recorder) time.Time {
+	var first time.Time
+	for _, a := range p.Arrivals(rec) {
+		if !a.IsZero() && (first.IsZero() || a.Before(first)) {
+			first = a
+		}
+	}
+	return first
+}
