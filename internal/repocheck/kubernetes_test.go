@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v4"
@@ -130,6 +131,11 @@ func kustomizeBuild(t *testing.T, path string, extra map[string]string) []byte {
 	for rel, data := range extra {
 		put(rel, []byte(data))
 	}
+	// kustomize keeps its OpenAPI schema in package-level variables that it
+	// fills lazily without a lock, so two builds at once race; the parallel
+	// tests take turns here.
+	kustomizeMu.Lock()
+	defer kustomizeMu.Unlock()
 	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, filepath.Join("/", kubeDir, path))
 	if err != nil {
 		t.Fatalf("kustomize build %s/%s: %v", kubeDir, path, err)
@@ -140,6 +146,9 @@ func kustomizeBuild(t *testing.T, path string, extra map[string]string) []byte {
 	}
 	return out
 }
+
+// kustomizeMu serialises kustomize builds; see kustomizeBuild.
+var kustomizeMu sync.Mutex
 
 // decodeManifests splits a build's output into its documents and decodes
 // each strictly by kind. A kind the repository does not ship is an error.
