@@ -1,6 +1,7 @@
 package pathupdate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -130,6 +131,26 @@ func FuzzEventRoundTrip(f *testing.F) {
 			if got != ev || got.ID() != ev.ID() {
 				t.Fatalf("DecodeEvent(%s) = %+v, want %+v", in, got, ev)
 			}
+		}
+	})
+}
+
+// FuzzEventEncode: Encode writes the bytes json.Marshal writes, for any
+// field values, valid or not (Encode writes plain strings itself).
+func FuzzEventEncode(f *testing.F) {
+	e := validEvent()
+	f.Add(e.Token, e.WaybillID, e.ActionTime, int64(e.ActionType), e.ActionMsg)
+	f.Add("t\"o\\k", "a-_Z9", int64(-1), int64(0), "<&> \u2028 \u2029 \x00 \x7f 已揽件 📦")
+	f.Add("\xff", "\xe2\x80", int64(1<<62), int64(-7), "\xe2\x80\xa8")
+	f.Fuzz(func(t *testing.T, token, waybill string, at, typ int64, msg string) {
+		ev := Event{Token: token, WaybillID: waybill, ActionTime: at, ActionType: ActionType(typ), ActionMsg: msg}
+		type wire Event
+		want, err := json.Marshal(wire(ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ev.Encode(); !bytes.Equal(got, want) {
+			t.Fatalf("Encode() = %s, json.Marshal = %s", got, want)
 		}
 	})
 }

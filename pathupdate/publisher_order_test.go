@@ -2,8 +2,10 @@ package pathupdate
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -116,4 +118,50 @@ func storedActionMsgs(t *testing.T, st jetstream.Stream, waybill string) []strin
 		}
 	}
 	return out
+}
+
+// TestPublishLinesPublishesWhatArrivedBeforeWaiting: a producer piping
+// events in as they happen must see each published before the next
+// arrives; PublishLines hands decoded lines over in batches, and must not
+// hold a part-filled batch while it waits for more input.
+func TestPublishLinesPublishesWhatArrivedBeforeWaiting(t *testing.T) {
+	t.Parallel()
+	js, p := publisherSetup(t, PublisherConfig{})
+	ctx := jsTestCtx(t)
+	pr, pw := io.Pipe()
+	type result struct {
+		sum Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := p.PublishLines(ctx, pr, nil)
+		done <- result{sum, err}
+	}()
+	for i := range 3 {
+		if _, err := pw.Write(append(publisherTestEvent("W", i).Encode(), '\n')); err != nil {
+			t.Fatal(err)
+		}
+		// The pipe stays open: the event must reach the stream anyway.
+		waitTraceMsgs(t, js, uint64(i+1))
+	}
+	pw.Close()
+	r := <-done
+	if r.err != nil || r.sum.Accepted != 3 {
+		t.Fatalf("summary %+v, err %v: want 3 accepted", r.sum, r.err)
+	}
+}
+
+// waitTraceMsgs waits until the trace stream holds n messages. JetStream
+// sends no event for a stored message that a test could wait on without
+// consuming it, so it asks the stream, at most for a minute.
+func waitTraceMsgs(t *testing.T, js jetstream.JetStream, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for got := traceMsgs(t, js); got != n; got = traceMsgs(t, js) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream holds %d messages after a minute, want %d", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

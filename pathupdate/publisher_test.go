@@ -430,20 +430,3 @@ func TestPublisherConfigValidate(t *testing.T) {
 		t.Errorf("defaults invalid: %v", err)
 	}
 }
-
-func BenchmarkPublishLines(b *testing.B) {
-	_, p := publisherSetup(b, PublisherConfig{})
-	var in strings.Builder
-	for i := range b.N {
-		in.Write(publisherTestEvent(fmt.Sprintf("W%d", i%1000), i).Encode())
-		in.WriteByte('\n')
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	sum, err := p.PublishLines(context.Background(), strings.NewReader(in.String()), nil)
-	b.StopTimer()
-	if err != nil || sum.Accepted != b.N {
-		b.Fatalf("summary %+v, err %v", sum, err)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}

@@ -36,16 +36,16 @@ func tiny(t *testing.T) Options {
 	}
 }
 
-// TestSmoke runs scenarios 1 to 6 and 8 to 14 with tiny sizes (6, 13 and
+// TestSmoke runs scenarios 1 to 6 and 8 to 15 with tiny sizes (6, 13 and
 // 14 build and run the real `pathupdate worker`) and checks that each produced a sane result
 // and that ours delivered everything in order. Scenario 7 builds the peer
 // module (bench/peer, watermill from the module proxy): set
 // PATHUPDATE_BENCH_PEER=1 to include it.
 func TestSmoke(t *testing.T) {
 	opts := tiny(t)
-	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14}
+	opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15}
 	if os.Getenv("PATHUPDATE_BENCH_PEER") == "1" {
-		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+		opts.Scenarios = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 	}
 	opts.Progress = testLog{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -187,6 +187,21 @@ func (p *Plan) Lines() []byte {
 	return b.Bytes()
 }
 
+// ByWaybill is the same events with each waybill's together, in its
+// order, waybills by first appearance: the input of a per-parcel export.
+func (p *Plan) ByWaybill() *Plan {
+	first := make(map[int]int, len(p.Waybills))
+	for i, it := range p.Items {
+		if _, seen := first[it.Waybill]; !seen {
+			first[it.Waybill] = i
+		}
+	}
+	q := *p
+	q.Items = slices.Clone(p.Items)
+	slices.SortStableFunc(q.Items, func(a, b Item) int { return first[a.Waybill] - first[b.Waybill] })
+	return &q
+}
+
 // MaxPerWaybill is the largest number of events any one waybill has: they
 // are delivered one after another, so at latency L the job takes at least
 // MaxPerWaybill * L.
