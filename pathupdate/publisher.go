@@ -116,12 +116,8 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) (PublishResult, error
 // idempotency key, say); an empty msgID means ev.ID(). The id must be a
 // single line of at most MaxMsgIDLen bytes.
 func (p *Publisher) PublishWithID(ctx context.Context, ev Event, msgID string) (PublishResult, error) {
-	if err := validateForPublish(ev); err != nil {
-		return PublishResult{}, err
-	}
-	if msgID == "" {
-		msgID = ev.ID()
-	} else if err := checkMsgID(msgID); err != nil {
+	msgID, err := publishID(ev, msgID)
+	if err != nil {
 		return PublishResult{}, err
 	}
 	ctx, span := publishSpan(ctx, p.tracer)
@@ -140,6 +136,18 @@ func (p *Publisher) PublishWithID(ctx context.Context, ev Event, msgID string) (
 		p.log.Debug().Str("subject", subject).Str("msg_id", msgID).Uint64("seq", ack.Sequence).Msg("duplicate publish, stored once")
 	}
 	return PublishResult{Seq: ack.Sequence, Duplicate: ack.Duplicate, MsgID: msgID}, nil
+}
+
+// publishID checks ev and a caller-given msgID and returns the
+// Nats-Msg-Id to send: msgID, or ev.ID() when it is empty.
+func publishID(ev Event, msgID string) (string, error) {
+	if err := validateForPublish(ev); err != nil {
+		return "", err
+	}
+	if msgID == "" {
+		return ev.ID(), nil
+	}
+	return msgID, checkMsgID(msgID)
 }
 
 // validateForPublish makes sure the error matches ErrInvalidEvent whoever wrote it.

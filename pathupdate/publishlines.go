@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // ReadAheadPerPending is how many lines PublishLines holds, read and
@@ -84,32 +81,25 @@ func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func
 	lines := make(chan []lineItem, 4)
 	readErr := make(chan error, 1)
 	go func() { readErr <- p.readLines(ctx, r, lines) }()
-	d := &lineDispatch{
-		p:         p,
-		t:         tally{progress: progress},
-		failed:    make(map[string]int),
-		readAhead: ReadAheadPerPending * p.cfg.MaxPending,
-		sent:      make(chan *lane, p.cfg.MaxPending),
-		acked:     make(chan *lane, p.cfg.MaxPending),
-	}
-	// Sized for every waybill that can be at hand at once, so it never
-	// grows while lanes come and go line after line.
-	d.lanes = make(map[string]*lane, d.readAhead+p.cfg.MaxPending)
+	t := &tally{progress: progress}
+	d := p.newOrdered(ordered{
+		maxPending: p.cfg.MaxPending,
+		readAhead:  ReadAheadPerPending * p.cfg.MaxPending,
+		parent:     context.Background(), // each line starts its own trace
+		settled: func(it *lineItem, ack *jetstream.PubAck, err error) {
+			if err != nil && !errors.Is(err, ErrInvalidEvent) && !errors.Is(err, ErrHeldBack) {
+				p.log.Debug().Int("line", it.n).Err(MaskPhonesError(err)).Msg("publish not acknowledged")
+			}
+			t.line(it.n, err, ack != nil && ack.Duplicate)
+		},
+		heldBack: func(first *lineItem, _ error) error {
+			return fmt.Errorf("%w (line %d of waybill %s was not): publish the input again", ErrHeldBack, first.n, first.waybill)
+		},
+	})
 	d.run(lines)
 	err := <-readErr
-	progress(cloneSummary(d.t.sum))
-	return d.t.sum, err
-}
-
-// lineItem is one input line, decoded: an event ready to publish or why
-// the line is invalid.
-type lineItem struct {
-	n       int
-	err     error // the line is not a valid event
-	waybill string
-	subject string
-	msgID   string
-	data    []byte // the event's canonical encoding
+	progress(cloneSummary(t.sum))
+	return t.sum, err
 }
 
 // readLines reads r and hands every non-blank line, decoded, to out in
@@ -168,205 +158,6 @@ func (p *Publisher) readLines(ctx context.Context, r io.Reader, out chan<- []lin
 		if len(batch) == cap(batch) {
 			flush()
 		}
-	}
-}
-
-// lineDispatch publishes decoded lines, one waybill's after the other,
-// and settles their PubAcks. Only the goroutine running run touches it,
-// but for sent and acked.
-type lineDispatch struct {
-	p         *Publisher
-	t         tally
-	lanes     map[string]*lane // waybills with a line in flight or waiting
-	failed    map[string]int   // waybills with a line not acknowledged: its line number
-	ready     []*lane          // lanes with a line waiting and none in flight, oldest first
-	spare     []*lane          // lanes to use again: one per line would be garbage to collect
-	inFlight  int              // published, PubAck not settled
-	waiting   int              // read, not published yet
-	readAhead int              // most lines waiting before reading pauses
-	sent      chan *lane       // to the settling goroutine, in publish order
-	acked     chan *lane       // back from it, settled
-}
-
-// lane is one waybill's lines: the one in flight, if any, and those
-// waiting for their turn, in input order. While its line is in flight the
-// settling goroutine owns the fields of that line.
-type lane struct {
-	waybill string
-	lines   []lineItem
-
-	cur      lineItem // in flight
-	span     trace.Span
-	future   jetstream.PubAckFuture
-	deadline time.Time
-	ack      *jetstream.PubAck // settled: one of ack and err is set
-	err      error
-}
-
-// run takes lines from in until it is closed and returns once every line
-// is settled.
-func (d *lineDispatch) run(in <-chan []lineItem) {
-	go d.settle()
-	defer close(d.sent)
-	for in != nil || d.inFlight > 0 || d.waiting > 0 {
-		d.publishReady()
-		take := in
-		if d.waiting >= d.readAhead {
-			take = nil // settle first
-		}
-		select {
-		case batch, ok := <-take:
-			if !ok {
-				in = nil
-				continue
-			}
-			for _, it := range batch {
-				d.take(it)
-			}
-		case l := <-d.acked:
-			d.done(l)
-		}
-	}
-}
-
-// take queues one line behind its waybill's earlier ones, or settles it
-// at once: invalid, or held back behind a line that failed.
-func (d *lineDispatch) take(it lineItem) {
-	if it.err != nil {
-		d.t.line(it.n, it.err, false)
-		return
-	}
-	if first, failed := d.failed[it.waybill]; failed {
-		d.t.line(it.n, heldBack(first, it.waybill), false)
-		return
-	}
-	l := d.lanes[it.waybill]
-	if l == nil {
-		if n := len(d.spare); n > 0 {
-			l, d.spare = d.spare[n-1], d.spare[:n-1]
-		} else {
-			l = &lane{}
-		}
-		l.waybill = it.waybill
-		d.lanes[it.waybill] = l
-		d.ready = append(d.ready, l)
-	}
-	l.lines = append(l.lines, it)
-	d.waiting++
-}
-
-// publishReady publishes the first waiting line of ready lanes while
-// fewer than MaxPending are in flight.
-func (d *lineDispatch) publishReady() {
-	for d.inFlight < d.p.cfg.MaxPending && len(d.ready) > 0 {
-		l := d.ready[0]
-		d.ready[0] = nil
-		d.ready = d.ready[1:]
-		l.cur = l.lines[0]
-		l.lines[0] = lineItem{}
-		l.lines = l.lines[1:]
-		d.waiting--
-		d.inFlight++
-		var ctx context.Context
-		ctx, l.span = publishSpan(context.Background(), d.p.tracer) // each line starts its own trace
-		l.future, l.deadline, l.err = d.p.sendAsync(ctx, l.cur.subject, l.cur.msgID, l.cur.data)
-		if l.err != nil {
-			d.done(l)
-			continue
-		}
-		d.sent <- l // never blocks: it holds MaxPending
-	}
-}
-
-// done counts a settled line; the next line of its waybill becomes ready,
-// or, if this one failed, every waiting line of its waybill is held back.
-func (d *lineDispatch) done(l *lane) {
-	d.inFlight--
-	n := l.cur.n
-	if l.err != nil {
-		endPublish(l.span, 0, false, l.err)
-		d.p.log.Debug().Int("line", n).Err(MaskPhonesError(l.err)).Msg("publish not acknowledged")
-		d.t.line(n, l.err, false)
-		d.failed[l.waybill] = n
-		for _, it := range l.lines {
-			d.waiting--
-			d.t.line(it.n, heldBack(n, l.waybill), false)
-		}
-		d.retire(l)
-		return
-	}
-	endPublish(l.span, l.ack.Sequence, l.ack.Duplicate, nil)
-	d.t.line(n, nil, l.ack.Duplicate)
-	if len(l.lines) > 0 {
-		d.ready = append(d.ready, l)
-	} else {
-		d.retire(l)
-	}
-}
-
-// retire forgets a lane with nothing waiting or in flight and keeps it for
-// another waybill.
-func (d *lineDispatch) retire(l *lane) {
-	delete(d.lanes, l.waybill)
-	*l = lane{lines: l.lines[:0]}
-	d.spare = append(d.spare, l)
-}
-
-// settle awaits the PubAcks in publish order (JetStream answers a
-// connection's publishes in order, so it rarely waits behind a late one)
-// and hands each line back to run.
-func (d *lineDispatch) settle() {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for l := range d.sent {
-		l.ack, l.err = awaitAck(l.future, l.deadline, timer)
-		d.acked <- l // never blocks: it holds MaxPending
-	}
-}
-
-func heldBack(first int, waybill string) error {
-	return fmt.Errorf("%w (line %d of waybill %s was not): publish the input again", ErrHeldBack, first, waybill)
-}
-
-// sendAsync publishes one event without waiting for its PubAck, which is
-// due by deadline (AckTimeout from now). A handle with its own (lower)
-// async limit stalls the publish: it is tried again until the deadline.
-// The message carries ctx's trace context.
-func (p *Publisher) sendAsync(ctx context.Context, subject, msgID string, data []byte) (jetstream.PubAckFuture, time.Time, error) {
-	deadline := time.Now().Add(p.cfg.AckTimeout)
-	for {
-		m := &nats.Msg{Subject: subject, Data: data}
-		m.Header = InjectTrace(ctx, m.Header)
-		future, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
-		if err == nil {
-			return future, deadline, nil
-		}
-		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) {
-			return nil, deadline, publishError(subject, err)
-		}
-	}
-}
-
-// awaitAck waits for f's PubAck until deadline, on timer (stopped, and
-// left stopped).
-func awaitAck(f jetstream.PubAckFuture, deadline time.Time, timer *time.Timer) (*jetstream.PubAck, error) {
-	subject := f.Msg().Subject
-	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, publishError(subject, err)
-	default:
-	}
-	timer.Reset(time.Until(deadline))
-	defer timer.Stop()
-	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, publishError(subject, err)
-	case <-timer.C:
-		return nil, fmt.Errorf("publish to %s: no PubAck within the ack timeout: %w", subject, jetstream.ErrAsyncPublishTimeout)
 	}
 }
 
