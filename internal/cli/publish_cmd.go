@@ -37,7 +37,7 @@ func publishCommand() *cli.Command {
 			&cli.StringFlag{Name: "action-type", Usage: "action_type of one event (e.g. 100001)"},
 			&cli.StringFlag{Name: "action-msg", Usage: "action_msg of one event"},
 			&cli.StringFlag{Name: "msg-id", Usage: "Nats-Msg-Id of one event", DefaultText: "the event's content id"},
-			&cli.IntFlag{Name: "max-pending", Value: pathupdate.DefaultMaxPending, Usage: "publishes awaiting their ack at once", Sources: cli.EnvVars("PATHUPDATE_PUBLISH_MAX_PENDING")},
+			&cli.IntFlag{Name: "max-pending", Value: pathupdate.DefaultMaxPending, Usage: "publishes awaiting their ack at once (one per waybill); 16 × as many lines are read ahead", Sources: cli.EnvVars("PATHUPDATE_PUBLISH_MAX_PENDING")},
 		},
 		Action: runPublish,
 	}
