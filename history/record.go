@@ -98,11 +98,29 @@ func (r Record) Validate() error {
 // TokenTail returns the last four characters of token (all of a shorter
 // one is never kept: fewer than eight characters give none).
 func TokenTail(token string) string {
+	// Every delivery records one, and tokens are ASCII: counting runes by
+	// converting to []rune cost an allocation of the whole token each time.
+	if ascii(token) {
+		if len(token) < 8 {
+			return ""
+		}
+		return token[len(token)-4:]
+	}
 	r := []rune(token)
 	if len(r) < 8 {
 		return ""
 	}
 	return string(r[len(r)-4:])
+}
+
+// ascii reports whether s has only ASCII bytes, where a byte is a rune.
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // FromEvent fills the event's fields of r from ev.
