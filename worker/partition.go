@@ -40,6 +40,9 @@ type partition struct {
 	wg   sync.WaitGroup // lanes, keep-alive, gate watch
 	cc   jetstream.ConsumeContext
 	cons jetstream.Consumer
+	// confirmer sends the acks (acks.go); set before consuming starts,
+	// closed by release once every lane has ended.
+	confirmer *ackConfirmer
 }
 
 func (w *Worker) newPartition(n int) *partition {
