@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pathupdate/pathupdate/internal/jsonenc"
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
@@ -142,9 +143,9 @@ func (r Record) encode() ([]byte, error) {
 	// record is encoded once, without growing.
 	b := make([]byte, 0, 448+len(r.ActionMsg)+len(r.ErrMsg)+len(r.WaybillID)+len(r.Worker))
 	b = append(b, `{"state":`...)
-	b = appendString(b, string(r.State))
+	b = jsonenc.AppendString(b, string(r.State))
 	b = append(b, `,"waybill_id":`...)
-	b = appendString(b, r.WaybillID)
+	b = jsonenc.AppendString(b, r.WaybillID)
 	b = appendUint(b, "seq", r.Seq)
 	b = appendInt(b, "action_type", int64(r.ActionType))
 	b = appendInt(b, "action_time", r.ActionTime)
@@ -187,7 +188,7 @@ func appendText(b []byte, name, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendString(appendName(b, name), v)
+	return jsonenc.AppendString(appendName(b, name), v)
 }
 
 func appendTime(b []byte, name string, t time.Time, omitZero bool) []byte {
@@ -202,45 +203,6 @@ func appendName(b []byte, name string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	return append(b, '"', ':')
-}
-
-// appendString writes s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 as U+FFFD (as encoding/json does).
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				switch c {
-				case '\n':
-					b = append(b, '\\', 'n')
-				case '\r':
-					b = append(b, '\\', 'r')
-				case '\t':
-					b = append(b, '\\', 't')
-				default:
-					b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-				}
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 func decode(b []byte) (Record, error) {

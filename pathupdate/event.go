@@ -1,11 +1,13 @@
 package pathupdate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/pathupdate/pathupdate/internal/jsonenc"
 )
 
 // ActionType is the kind of trace step, as WeChat numbers it.
@@ -247,10 +249,19 @@ func checkWaybillID(s string) *InvalidEventError {
 // none). json.Marshal(e) gives the same bytes. DecodeEvent(e.Encode())
 // returns e for every valid e.
 func (e Event) Encode() []byte {
-	type wire Event // no methods: immune to a future Event.MarshalJSON
-	b, err := json.Marshal(wire(e))
-	if err != nil { // strings and integers always marshal
-		panic("pathupdate: Event.Encode: " + err.Error())
-	}
-	return b
+	// Written by hand, not with json.Marshal: every event is encoded for
+	// its call, and reflection was a twentieth of the worker's CPU per
+	// event. TestEncodeRoundTrip and FuzzEncode hold it to json.Marshal.
+	b := make([]byte, 0, 96+len(e.Token)+len(e.WaybillID)+len(e.ActionMsg))
+	b = append(b, `{"token":`...)
+	b = jsonenc.AppendString(b, e.Token)
+	b = append(b, `,"waybill_id":`...)
+	b = jsonenc.AppendString(b, e.WaybillID)
+	b = append(b, `,"action_time":`...)
+	b = strconv.AppendInt(b, e.ActionTime, 10)
+	b = append(b, `,"action_type":`...)
+	b = strconv.AppendInt(b, int64(e.ActionType), 10)
+	b = append(b, `,"action_msg":`...)
+	b = jsonenc.AppendString(b, e.ActionMsg)
+	return append(b, '}')
 }
