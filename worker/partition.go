@@ -70,7 +70,8 @@ func (p *partition) handle(msg jetstream.Msg) {
 		return
 	}
 	subject := msg.Subject()
-	h := &held{msg: msg, seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject), published: meta.Timestamp}
+	h := &held{msg: msg, seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject),
+		published: meta.Timestamp, redelivered: meta.NumDelivered > 1}
 	stats := &p.w.stats
 
 	p.mu.Lock()
@@ -163,10 +164,10 @@ func (p *partition) runLane(ln *lane) {
 		}
 		stale := p.settled.stale(h.waybill, h.seq)
 		unknown := !stale && !p.settled.knows(h.waybill)
-		msg := h.msg
+		redelivered := h.redelivered
 		h.backlog = len(ln.queue) - 1
 		p.mu.Unlock()
-		if unknown && redelivered(msg) {
+		if unknown && redelivered {
 			stale = p.settledElsewhere(h)
 		}
 
