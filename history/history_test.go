@@ -246,6 +246,16 @@ func TestTokenTail(t *testing.T) {
 	}
 }
 
+// TestTokenTailAllocates nothing for an ASCII token (every token WeChat
+// issues): it runs for every delivery. Not parallel: AllocsPerRun counts
+// every goroutine's allocations.
+func TestTokenTailAllocates(t *testing.T) {
+	var tail string
+	if n := testing.AllocsPerRun(100, func() { tail = history.TokenTail("ACCESS_TOKEN_0123456789abcdef") }); n != 0 || tail != "cdef" {
+		t.Fatalf("TokenTail of an ASCII token: %q in %v allocations, want cdef in 0", tail, n)
+	}
+}
+
 // TestReplayBeforeItsCopy: the replay is recorded after its publish, so a
 // worker can deliver the copy first; the timeline still tells the replay
 // first.

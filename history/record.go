@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pathupdate/pathupdate/internal/jsonenc"
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
@@ -98,11 +99,29 @@ func (r Record) Validate() error {
 // TokenTail returns the last four characters of token (all of a shorter
 // one is never kept: fewer than eight characters give none).
 func TokenTail(token string) string {
+	// Every delivery records one, and tokens are ASCII: counting runes by
+	// converting to []rune cost an allocation of the whole token each time.
+	if ascii(token) {
+		if len(token) < 8 {
+			return ""
+		}
+		return token[len(token)-4:]
+	}
 	r := []rune(token)
 	if len(r) < 8 {
 		return ""
 	}
 	return string(r[len(r)-4:])
+}
+
+// ascii reports whether s has only ASCII bytes, where a byte is a rune.
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // FromEvent fills the event's fields of r from ev.
@@ -124,9 +143,9 @@ func (r Record) encode() ([]byte, error) {
 	// record is encoded once, without growing.
 	b := make([]byte, 0, 448+len(r.ActionMsg)+len(r.ErrMsg)+len(r.WaybillID)+len(r.Worker))
 	b = append(b, `{"state":`...)
-	b = appendString(b, string(r.State))
+	b = jsonenc.AppendString(b, string(r.State))
 	b = append(b, `,"waybill_id":`...)
-	b = appendString(b, r.WaybillID)
+	b = jsonenc.AppendString(b, r.WaybillID)
 	b = appendUint(b, "seq", r.Seq)
 	b = appendInt(b, "action_type", int64(r.ActionType))
 	b = appendInt(b, "action_time", r.ActionTime)
@@ -169,7 +188,7 @@ func appendText(b []byte, name, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendString(appendName(b, name), v)
+	return jsonenc.AppendString(appendName(b, name), v)
 }
 
 func appendTime(b []byte, name string, t time.Time, omitZero bool) []byte {
@@ -184,45 +203,6 @@ func appendName(b []byte, name string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, name...)
 	return append(b, '"', ':')
-}
-
-// appendString writes s as a JSON string: quotes, backslashes and control
-// characters escaped, invalid UTF-8 as U+FFFD (as encoding/json does).
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				switch c {
-				case '\n':
-					b = append(b, '\\', 'n')
-				case '\r':
-					b = append(b, '\\', 'r')
-				case '\t':
-					b = append(b, '\\', 't')
-				default:
-					b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-				}
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 func decode(b []byte) (Record, error) {

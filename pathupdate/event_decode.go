@@ -54,17 +54,21 @@ func DecodeEvent(data []byte) (Event, error) {
 		seen     [slotCount]bool
 		problems [slotCount]*InvalidEventError // the first of each field
 	)
+	// One copy of the input for every string field: a string value
+	// without escapes is a piece of it. A copy each cost two more
+	// allocations per event, and every event is decoded for its call.
+	src := string(data)
 	i = skipSpace(data, i+1)
 	for data[i] == '"' {
 		keyEnd, esc := scanString(data, i)
 		key := data[i+1 : keyEnd-1]
 		if esc {
-			key = []byte(unquote(data[i:keyEnd], true))
+			key = []byte(unquote(data[i:keyEnd]))
 		}
 		i = skipSpace(data, skipSpace(data, keyEnd)+1) // past the colon
 		end := skipValue(data, i)
 		if slot, ok := fieldSlot(key); ok && problems[slot] == nil {
-			problems[slot] = ev.set(slot, data[i:end], seen[slot])
+			problems[slot] = ev.set(slot, data[i:end], src[i:end], seen[slot])
 			seen[slot] = true
 		}
 		i = skipSpace(data, end)
@@ -118,9 +122,10 @@ func slotName(slot int) string {
 	return [...]string{fieldToken, fieldWaybillID, fieldActionTime, fieldActionType, fieldActionMsg}[slot]
 }
 
-// set stores one raw JSON value into its slot; dup says the slot was
-// already filled, in which case the two values must agree.
-func (e *Event) set(slot int, raw []byte, dup bool) *InvalidEventError {
+// set stores one raw JSON value into its slot (text is raw as a string);
+// dup says the slot was already filled, in which case the two values
+// must agree.
+func (e *Event) set(slot int, raw []byte, text string, dup bool) *InvalidEventError {
 	name := slotName(slot)
 	var changed bool
 	switch slot {
@@ -134,7 +139,10 @@ func (e *Event) set(slot int, raw []byte, dup bool) *InvalidEventError {
 			// that no producer in another language could reproduce.
 			return invalid(name, "has an escaped lone UTF-16 surrogate (a \\uD800-\\uDFFF escape not in a high-low pair): it stands for no character")
 		}
-		s := unquote(raw, esc)
+		s := text[1 : len(text)-1]
+		if esc {
+			s = unquote(raw)
+		}
 		p := &e.Token
 		switch slot {
 		case slotWaybillID:
@@ -282,12 +290,9 @@ func scanString(data []byte, i int) (end int, esc bool) {
 	}
 }
 
-// unquote turns a JSON string literal into its value; only literals with
-// escapes (rare in events) pay for encoding/json.
-func unquote(lit []byte, esc bool) string {
-	if !esc {
-		return string(lit[1 : len(lit)-1])
-	}
+// unquote turns a JSON string literal with escapes (rare in events) into
+// its value; one without is a piece of the input as it is.
+func unquote(lit []byte) string {
 	var s string
 	_ = json.Unmarshal(lit, &s) // lit is a valid string literal: cannot fail
 	return s

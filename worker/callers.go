@@ -25,6 +25,9 @@ type callers struct {
 	wg   sync.WaitGroup
 	// started counts the callers ever started (the test's view of reuse).
 	started atomic.Int64
+	// idleJobs keeps callJobs between calls: one each call cost two
+	// allocations (the job and its channel) for every event.
+	idleJobs sync.Pool
 }
 
 // callJob is one call handed to a caller.
@@ -32,7 +35,7 @@ type callJob struct {
 	ctx  context.Context
 	ev   pathupdate.Event
 	o    pathupdate.Outcome
-	done chan struct{}
+	done chan struct{} // one value when o is set; buffered, so the job can be used again
 }
 
 // callerIdle is how long a caller waits for the next call before it ends.
@@ -44,7 +47,11 @@ func newCallers(api Deliverer) *callers {
 
 // call delivers ev on a caller and returns the outcome.
 func (c *callers) call(ctx context.Context, ev pathupdate.Event) pathupdate.Outcome {
-	j := &callJob{ctx: ctx, ev: ev, done: make(chan struct{})}
+	j, _ := c.idleJobs.Get().(*callJob)
+	if j == nil {
+		j = &callJob{done: make(chan struct{}, 1)}
+	}
+	j.ctx, j.ev = ctx, ev
 	select {
 	case c.jobs <- j:
 	default:
@@ -53,7 +60,10 @@ func (c *callers) call(ctx context.Context, ev pathupdate.Event) pathupdate.Outc
 		go c.run(j)
 	}
 	<-j.done
-	return j.o
+	o := j.o
+	*j = callJob{done: j.done} // no event, context or answer kept while idle
+	c.idleJobs.Put(j)
+	return o
 }
 
 func (c *callers) run(j *callJob) {
@@ -62,7 +72,7 @@ func (c *callers) run(j *callJob) {
 	defer idle.Stop()
 	for {
 		j.o = c.api.UpdatePath(j.ctx, j.ev)
-		close(j.done)
+		j.done <- struct{}{}
 		idle.Reset(callerIdle)
 		select {
 		case j = <-c.jobs:

@@ -25,6 +25,9 @@ func (p *partition) start(ctx context.Context) error {
 	}
 	p.w.applyPause(ctx, p.consumer)
 	p.dropOrphanPin(ctx, cons)
+	if p.confirmer, err = newAckConfirmer(p.w.js.Conn()); err != nil {
+		return fmt.Errorf("worker: subscribe to the ack confirmations of %s: %w", p.consumer, err)
+	}
 	cc, err := cons.Consume(p.handle,
 		jetstream.PullMaxMessages(min(p.w.cfg.MaxInFlight, 256)),
 		jetstream.PullPriorityGroup(PriorityGroup),
@@ -35,6 +38,7 @@ func (p *partition) start(ctx context.Context) error {
 			}
 		}))
 	if err != nil {
+		p.confirmer.close()
 		return fmt.Errorf("worker: consume %s: %w", p.consumer, err)
 	}
 	p.mu.Lock()
@@ -99,6 +103,9 @@ func (p *partition) release(timeout time.Duration) int {
 	p.cancelCalls()
 	n := p.handBack()
 	p.unpin()
+	if p.confirmer != nil { // every lane has ended: no ack is in progress
+		p.confirmer.close()
+	}
 	return n
 }
 

@@ -18,6 +18,10 @@ type held struct {
 	// published is when JetStream stored the message (from the first
 	// delivery's metadata; a redelivery has the same).
 	published time.Time
+	// redelivered: the newest delivery is not the first (from its
+	// metadata, read once in handle); guarded by partition.mu. Only then
+	// can it be an event another holder settled and lost the ack of.
+	redelivered bool
 	// backlog is how many messages of its lane waited behind it when it
 	// became the lane's head (set by the lane's runner, under the
 	// partition's lock): its claim to a call slot (callSlots).
@@ -54,7 +58,7 @@ func newLanes() *lanes {
 // hold reports the merge: the caller must not queue h.
 func (l *lanes) hold(h *held) (merged bool) {
 	if old, ok := l.bySeq[h.seq]; ok {
-		old.msg = h.msg
+		old.msg, old.redelivered = h.msg, true
 		return true
 	}
 	l.bySeq[h.seq] = h

@@ -201,3 +201,25 @@ func TestLaneLifecycle(t *testing.T) {
 		t.Fatalf("%d held, %d lanes after settling everything", n, lanesN)
 	}
 }
+
+// TestLanesMergeMarksRedelivered: a redelivery merged into a held message
+// marks it redelivered, so its lane asks whether another holder settled
+// it (settledElsewhere) even though its first delivery was not one.
+func TestLanesMergeMarksRedelivered(t *testing.T) {
+	t.Parallel()
+	l := newLanes()
+	first := &held{msg: delivery{name: "first"}, seq: 7, waybill: "W"}
+	if l.hold(first) {
+		t.Fatal("the first delivery merged")
+	}
+	l.enqueue(first)
+	if first.redelivered {
+		t.Fatal("a first delivery counts as redelivered")
+	}
+	if !l.hold(&held{msg: delivery{name: "again"}, seq: 7, waybill: "W", redelivered: true}) {
+		t.Fatal("the redelivery did not merge")
+	}
+	if !first.redelivered || first.msg.(delivery).name != "again" {
+		t.Fatalf("after the merge: %+v, want the newest delivery, redelivered", first)
+	}
+}

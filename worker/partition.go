@@ -40,6 +40,9 @@ type partition struct {
 	wg   sync.WaitGroup // lanes, keep-alive, gate watch
 	cc   jetstream.ConsumeContext
 	cons jetstream.Consumer
+	// confirmer sends the acks (acks.go); set before consuming starts,
+	// closed by release once every lane has ended.
+	confirmer *ackConfirmer
 }
 
 func (w *Worker) newPartition(n int) *partition {
@@ -67,7 +70,8 @@ func (p *partition) handle(msg jetstream.Msg) {
 		return
 	}
 	subject := msg.Subject()
-	h := &held{msg: msg, seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject), published: meta.Timestamp}
+	h := &held{msg: msg, seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject),
+		published: meta.Timestamp, redelivered: meta.NumDelivered > 1}
 	stats := &p.w.stats
 
 	p.mu.Lock()
@@ -160,10 +164,10 @@ func (p *partition) runLane(ln *lane) {
 		}
 		stale := p.settled.stale(h.waybill, h.seq)
 		unknown := !stale && !p.settled.knows(h.waybill)
-		msg := h.msg
+		redelivered := h.redelivered
 		h.backlog = len(ln.queue) - 1
 		p.mu.Unlock()
-		if unknown && redelivered(msg) {
+		if unknown && redelivered {
 			stale = p.settledElsewhere(h)
 		}
 

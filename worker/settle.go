@@ -2,12 +2,10 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/deadletter"
@@ -275,7 +273,7 @@ func (p *partition) logFailure(h *held, a attempt, what string) {
 // goes back with the others, in order (at least once).
 func (p *partition) ack(h *held) error {
 	return retry.Until(p.callCtx, retry.UntilConfig{
-		Initial: 50 * time.Millisecond, Max: 2 * time.Second, AttemptTimeout: 5 * time.Second,
+		Initial: 50 * time.Millisecond, Max: 2 * time.Second,
 		OnFailure: func(err error, _ int, _ time.Duration) {
 			p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack not confirmed; trying again")
 		},
@@ -284,12 +282,13 @@ func (p *partition) ack(h *held) error {
 		p.acks++
 		m := h.msg
 		p.mu.Unlock()
-		if err := m.DoubleAck(ctx); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-			return err
-		}
-		return nil
+		return p.confirmer.ack(ctx, m.Reply(), h.seq, ackConfirmTimeout)
 	})
 }
+
+// ackConfirmTimeout bounds the wait for one ack's confirmation; a
+// confirmation lost (a leader change) is asked for again after it.
+const ackConfirmTimeout = 5 * time.Second
 
 // deadLetterRetry is how a dead letter's write is tried again: until it is
 // stored (a full or missing stream is fixed by an operator) or the

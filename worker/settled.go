@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/pathupdate/pathupdate/history"
 )
 
@@ -62,13 +60,6 @@ func (s *settledSeqs) stale(waybill string, seq uint64) bool {
 		last = s.prev[waybill]
 	}
 	return seq < last
-}
-
-// redelivered reports whether m was delivered before: only then can it
-// be an event another holder settled and lost the ack of.
-func redelivered(m jetstream.Msg) bool {
-	md, err := m.Metadata()
-	return err == nil && md.NumDelivered > 1
 }
 
 // settledElsewhere asks the delivery history whether h, a redelivery of a
