@@ -74,7 +74,8 @@ type orderedRun struct {
 // settling goroutine owns the fields of that event.
 type lane struct {
 	waybill string
-	lines   []lineItem
+	lines   []lineItem // waiting: lines[head:]; kept at its capacity for the lane's next waybill
+	head    int
 
 	cur      lineItem // in flight
 	span     trace.Span
@@ -196,6 +197,18 @@ func (d *orderedRun) run(in <-chan []lineItem) {
 			}
 		case l := <-d.acked:
 			d.done(l)
+			// Settle every PubAck already in before publishing again:
+			// publishes then go out in bursts, as a raw async publisher's
+			// do, not one per PubAck (each wakes the connection's
+			// flusher and takes its locks against the PubAcks coming in).
+			for drained := false; !drained; {
+				select {
+				case l := <-d.acked:
+					d.done(l)
+				default:
+					drained = true
+				}
+			}
 		}
 	}
 }
@@ -211,9 +224,11 @@ func (d *orderedRun) take(it lineItem) {
 		d.cfg.settled(&it, nil, d.halted)
 		return
 	}
-	if held := d.failed[it.waybill]; held != nil {
-		d.cfg.settled(&it, nil, held)
-		return
+	if len(d.failed) > 0 { // no lookup in the common case
+		if held := d.failed[it.waybill]; held != nil {
+			d.cfg.settled(&it, nil, held)
+			return
+		}
 	}
 	l := d.lanes[it.waybill]
 	if l == nil {
@@ -237,9 +252,11 @@ func (d *orderedRun) publishReady() {
 		l := d.ready[0]
 		d.ready[0] = nil
 		d.ready = d.ready[1:]
-		l.cur = l.lines[0]
-		l.lines[0] = lineItem{}
-		l.lines = l.lines[1:]
+		l.cur = l.lines[l.head]
+		l.lines[l.head] = lineItem{}
+		if l.head++; l.head == len(l.lines) {
+			l.lines, l.head = l.lines[:0], 0
+		}
 		d.waiting--
 		d.inFlight++
 		if d.cfg.check != nil {
@@ -277,19 +294,19 @@ func (d *orderedRun) done(l *lane) {
 			}
 			d.ready = d.ready[:0]
 			for _, other := range d.lanes { // those with an event in flight
-				for i := range other.lines {
+				for i := other.head; i < len(other.lines); i++ {
 					d.waiting--
 					d.cfg.settled(&other.lines[i], nil, held)
 				}
 				clear(other.lines)
-				other.lines = other.lines[:0]
+				other.lines, other.head = other.lines[:0], 0
 			}
 		}
 		return
 	}
 	endPublish(l.span, l.ack.Sequence, l.ack.Duplicate, nil)
 	d.cfg.settled(&l.cur, l.ack, nil)
-	if len(l.lines) > 0 {
+	if len(l.lines) > l.head {
 		d.ready = append(d.ready, l)
 	} else {
 		d.retire(l)
@@ -298,7 +315,7 @@ func (d *orderedRun) done(l *lane) {
 
 // holdBack settles every waiting event of l with err and retires it.
 func (d *orderedRun) holdBack(l *lane, err error) {
-	for i := range l.lines {
+	for i := l.head; i < len(l.lines); i++ {
 		d.waiting--
 		d.cfg.settled(&l.lines[i], nil, err)
 	}
