@@ -28,9 +28,19 @@ import (
 // it U+FFFD. Every error is an *InvalidEventError matching
 // ErrInvalidEvent, naming every broken field at once.
 //
-// Cost: one utf8.Valid and one json.Valid pass over the input, then one
+// Cost: input exactly as Encode writes it (what pathupdate's publisher
+// stores, and most producers send) is read in one pass (decodeCanonical).
+// Anything else takes one utf8.Valid and one json.Valid pass, then one
 // scan that copies out the five values; no reflection, no second decode.
 func DecodeEvent(data []byte) (Event, error) {
+	if ev, ok := decodeCanonical(data); ok {
+		return ev, nil
+	}
+	return decodeEvent(data)
+}
+
+// decodeEvent is DecodeEvent for any input.
+func decodeEvent(data []byte) (Event, error) {
 	if !utf8.Valid(data) {
 		return Event{}, invalid("", "not valid UTF-8: bad byte at offset %d", badUTF8Offset(data))
 	}
@@ -388,4 +398,88 @@ func badUTF8Offset(data []byte) int {
 		i += n
 	}
 	return len(data)
+}
+
+// decodeCanonical decodes data when it is a valid event exactly as Encode
+// writes it: the five snake_case keys in Encode's order, no whitespace,
+// integers without sign, exponent or leading zero, strings holding nothing
+// Encode escapes. Such input is valid JSON by construction, so it needs
+// neither json.Valid nor the general scan, and Encode(ev) gives data
+// back byte for byte. ok false means "not this form or not valid":
+// decodeEvent then decides, and explains.
+func decodeCanonical(data []byte) (ev Event, ok bool) {
+	rest, ok := bytes.CutPrefix(data, []byte(`{"token":"`))
+	if !ok {
+		return Event{}, false
+	}
+	token, rest, ok := cutPlainString(rest, `,"waybill_id":"`)
+	if !ok {
+		return Event{}, false
+	}
+	waybill, rest, ok := cutPlainString(rest, `,"action_time":`)
+	if !ok {
+		return Event{}, false
+	}
+	at, rest, ok := cutUint(rest, `,"action_type":`)
+	if !ok {
+		return Event{}, false
+	}
+	typ, rest, ok := cutUint(rest, `,"action_msg":"`)
+	if !ok {
+		return Event{}, false
+	}
+	msg, rest, ok := cutPlainString(rest, `}`)
+	if !ok || len(rest) != 0 || !utf8.Valid(data) {
+		return Event{}, false
+	}
+	// One copy for the three strings.
+	all := string(data)
+	off := func(b []byte) int { return cap(data) - cap(b) } // b is a part of data
+	ev = Event{
+		Token:      all[off(token) : off(token)+len(token)],
+		WaybillID:  all[off(waybill) : off(waybill)+len(waybill)],
+		ActionTime: at,
+		ActionType: ActionType(typ),
+		ActionMsg:  all[off(msg) : off(msg)+len(msg)],
+	}
+	if ev.Validate() != nil {
+		return Event{}, false
+	}
+	return ev, true
+}
+
+// cutPlainString takes a string's content up to its closing quote, which
+// must be followed by next. The content must hold nothing Encode escapes
+// (control characters, '"', '\\', '<', '>', '&', U+2028, U+2029); its
+// UTF-8 is checked by the caller.
+func cutPlainString(b []byte, next string) (content, rest []byte, ok bool) {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			rest, ok = bytes.CutPrefix(b[i+1:], []byte(next))
+			return b[:i], rest, ok
+		case c < 0x20, c == '\\', c == '<', c == '>', c == '&':
+			return nil, nil, false
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9):
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
+}
+
+// cutUint takes a decimal integer without sign or leading zero that fits
+// an int64, which must be followed by next.
+func cutUint(b []byte, next string) (n int64, rest []byte, ok bool) {
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == 0 || i > 18 || (b[0] == '0' && i > 1) {
+		return 0, nil, false // 18 digits always fit an int64
+	}
+	for _, c := range b[:i] {
+		n = n*10 + int64(c-'0')
+	}
+	rest, ok = bytes.CutPrefix(b[i:], []byte(next))
+	return n, rest, ok
 }

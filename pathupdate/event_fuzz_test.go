@@ -164,6 +164,39 @@ func TestFuzzSeedCorpusNames(t *testing.T) {
 	}
 }
 
+// FuzzDecodeCanonical: whatever decodeCanonical (DecodeEvent's one-pass
+// reading of Encode's own form) accepts, the general decoder decodes to
+// the same event, and Encode gives the input back byte for byte.
+func FuzzDecodeCanonical(f *testing.F) {
+	e := validEvent()
+	f.Add(e.Encode())
+	for _, s := range []string{
+		`{"token":"t","waybill_id":"W1","action_time":1700000000,"action_type":100001,"action_msg":"已揽件 📦"}`,
+		`{"token":"t","waybill_id":"W1","action_time":01700000000,"action_type":100001,"action_msg":"m"}`,
+		`{"token":"t","waybill_id":"W1","action_time":1.7e9,"action_type":100001,"action_msg":"m"}`,
+		`{"token":"t\"","waybill_id":"W1","action_time":1,"action_type":100001,"action_msg":"a<b"}`,
+		`{"token":"t","waybill_id":"W1","action_time":1,"action_type":100001,"action_msg":"m"} `,
+		`{"token":"t","waybill_id":"W1","action_time":1,"action_type":100001,"action_msg":"\u00e9"}`,
+		`{"token":"t","waybill_id":"W1","action_time":1,"action_type":100001,"action_msg":"\xff"}`,
+		`{"token":"t","waybill_id":"W1","action_time":999999999999999999,"action_type":100001,"action_msg":"m"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ev, ok := decodeCanonical(in)
+		if !ok {
+			return
+		}
+		slow, err := decodeEvent(in)
+		if err != nil || slow != ev {
+			t.Fatalf("decodeCanonical(%q) = %+v, decodeEvent = %+v, %v", in, ev, slow, err)
+		}
+		if got := ev.Encode(); !bytes.Equal(got, in) {
+			t.Fatalf("Encode of the canonical decoding of %q is %q", in, got)
+		}
+	})
+}
+
 // FuzzEncode holds the hand-written Encode to json.Marshal, byte for
 // byte, on any field values, valid events or not (its strings are
 // jsonenc's, fuzzed there on their own).
@@ -181,4 +214,39 @@ func FuzzEncode(f *testing.F) {
 			t.Fatalf("Encode() = %s\njson.Marshal = %s", got, want)
 		}
 	})
+}
+
+// TestDecodeCanonical: Encode's own output takes the one-pass reading;
+// anything else the general decoder reads (or refuses) as before.
+func TestDecodeCanonical(t *testing.T) {
+	t.Parallel()
+	chinese := validEvent()
+	chinese.ActionMsg = "快件已到达 深圳转运中心 📦"
+	escaped := validEvent()
+	escaped.ActionMsg = "a<b & \"c\""
+	for _, tt := range []struct {
+		in        string
+		canonical bool
+		valid     bool
+	}{
+		{string(validEvent().Encode()), true, true},
+		{string(chinese.Encode()), true, true},
+		{string(escaped.Encode()), false, true},
+		{strings.Replace(string(validEvent().Encode()), `"action_time":`, `"action_time":0`, 1), false, false},
+		{strings.Replace(string(validEvent().Encode()), `{"token"`, `{ "token"`, 1), false, true},
+		{string(validEvent().Encode()) + " ", false, true},
+		{strings.Replace(string(validEvent().Encode()), `"waybill_id"`, `"waybillId"`, 1), false, true},
+	} {
+		ev, ok := decodeCanonical([]byte(tt.in))
+		if ok != tt.canonical {
+			t.Errorf("decodeCanonical(%s): ok %v, want %v", tt.in, ok, tt.canonical)
+		}
+		got, err := DecodeEvent([]byte(tt.in))
+		if (err == nil) != tt.valid {
+			t.Errorf("DecodeEvent(%s): %v, want valid %v", tt.in, err, tt.valid)
+		}
+		if ok && got != ev {
+			t.Errorf("DecodeEvent(%s) = %+v, canonical reading %+v", tt.in, got, ev)
+		}
+	}
 }
