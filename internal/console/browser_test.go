@@ -140,13 +140,22 @@ func (p *page) absent(sels ...string) {
 	}
 }
 
-// click clicks sel and waits for the page it leads to.
+// click clicks sel and waits for the page it leads to. The overview
+// reloads its content in place: an element found just before a reload
+// is detached from the page when the click comes, and is found again.
 func (p *page) click(sel string) {
 	p.t.Helper()
-	el := p.element(sel)
-	wait := p.p.WaitNavigation(proto.PageLifecycleEventNameLoad)
-	p.check("click "+sel, el.Click(proto.InputMouseButtonLeft, 1))
-	wait()
+	for attempt := 1; ; attempt++ {
+		el := p.element(sel)
+		wait := p.p.WaitNavigation(proto.PageLifecycleEventNameLoad)
+		err := el.Click(proto.InputMouseButtonLeft, 1)
+		if err != nil && attempt < 5 && strings.Contains(err.Error(), "detached") {
+			continue
+		}
+		p.check("click "+sel, err)
+		wait()
+		return
+	}
 }
 
 func (p *page) screenshot(path string) {

@@ -16,10 +16,12 @@
           var doc = new DOMParser().parseFromString(html, "text/html");
           ["main", "delivery"].forEach(function (id) {
             var fresh = doc.getElementById(id), old = document.getElementById(id);
-            if (fresh && old) { old.replaceWith(fresh); }
+            // Only what changed: a node replaced under a click loses it.
+            if (fresh && old && fresh.outerHTML !== old.outerHTML) { old.replaceWith(fresh); }
           });
           var foot = doc.querySelector("footer");
-          if (foot) { document.querySelector("footer").replaceWith(foot); }
+          var oldFoot = document.querySelector("footer");
+          if (foot && oldFoot && foot.outerHTML !== oldFoot.outerHTML) { oldFoot.replaceWith(foot); }
         })
         .catch(function () { /* the next tick tries again */ });
     }, every);
