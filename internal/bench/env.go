@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -115,32 +114,23 @@ func (e *env) waitEmpty(ctx context.Context) error {
 	}
 }
 
-// publishPlan stores the events of lines (a plan's, one JSON event a
-// line) in the stream in their order, as a raw publisher with the
-// product's headers does, and checks that the stream stored them all. The
+// publishPlan stores the plan's events in the stream in the plan's
+// order, as a raw publisher with the product's headers does, and checks that the stream stored them all. The
 // scenarios are defined by stream positions (a waybill's next event ~200
 // positions later, a hot waybill spread through the stream); the
 // product's publisher would let a busy waybill's lines trail the others'
 // (it publishes one line of a waybill at a time), which would change the
 // job the worker is timed on. Scenario 1 times the product's publisher.
-func (e *env) publishPlan(ctx context.Context, lines []byte, want int) error {
-	var msgs []rawMsg
-	for line := range bytes.Lines(lines) {
-		ev, err := pathupdate.DecodeEvent(line)
-		if err != nil {
-			return fmt.Errorf("plan line %d: %w", len(msgs)+1, err)
-		}
-		msgs = append(msgs, rawMsg{subject: pathupdate.TraceSubject(ev.WaybillID), data: ev.Encode(), id: ev.ID()})
-	}
-	if err := rawPublish(ctx, e.js, msgs, true); err != nil {
+func (e *env) publishPlan(ctx context.Context, plan *traffic.Plan) error {
+	if err := rawPublish(ctx, e.js, planMsgs(plan), true); err != nil {
 		return err
 	}
 	got, err := e.streamMsgs(ctx)
 	if err != nil {
 		return err
 	}
-	if got != uint64(want) {
-		return fmt.Errorf("stream holds %d of the plan's %d events", got, want)
+	if got != uint64(len(plan.Items)) {
+		return fmt.Errorf("stream holds %d of the plan's %d events", got, len(plan.Items))
 	}
 	return nil
 }

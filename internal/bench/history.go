@@ -161,14 +161,13 @@ func (r *runner) drainOnOff(ctx context.Context, what string, set func(o *Option
 	if err != nil {
 		return nil, 0, err
 	}
-	lines, n := plan.Lines(), len(plan.Items)
 	rates := map[string][]float64{}
 	for rep := range o.Reps {
 		for k := range 2 {
 			on := (k+rep)%2 == 1
 			rr := *r
 			set(&rr.opts, on)
-			rate, err := rr.timeDrain(ctx, "ours", lines, n)
+			rate, err := rr.timeDrain(ctx, "ours", plan)
 			if err != nil {
 				return nil, 0, fmt.Errorf("%s %v: %w", what, on, err)
 			}
@@ -176,7 +175,7 @@ func (r *runner) drainOnOff(ctx context.Context, what string, set func(o *Option
 			r.progress("%s drain rep %d %s: %.0f events/s", what, rep+1, onOff(on), rate)
 		}
 	}
-	return rates, n, nil
+	return rates, len(plan.Items), nil
 }
 
 func onOff(on bool) string {

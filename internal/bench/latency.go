@@ -61,7 +61,7 @@ func (r *runner) runJob(ctx context.Context, p *traffic.Plan) (jobRun, error) {
 		return jobRun{}, err
 	}
 	defer sb.Close()
-	if err := e.publishPlan(ctx, p.Lines(), len(p.Items)); err != nil {
+	if err := e.publishPlan(ctx, p); err != nil {
 		return jobRun{}, err
 	}
 	// The first call fetches the access token; do it before the clock

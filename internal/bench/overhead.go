@@ -30,14 +30,12 @@ func (r *runner) runOverhead(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	lines := plan.Lines()
-	n := len(plan.Items)
 	kinds := []string{"ours", "raw"}
 	rates := map[string][]float64{}
 	for rep := range o.Reps {
 		for k := range kinds {
 			kind := kinds[(k+rep)%len(kinds)]
-			rate, err := r.timeDrain(ctx, kind, lines, n)
+			rate, err := r.timeDrain(ctx, kind, plan)
 			if err != nil {
 				return Result{}, fmt.Errorf("%s: %w", kind, err)
 			}
@@ -50,21 +48,21 @@ func (r *runner) runOverhead(ctx context.Context) (Result, error) {
 		ID: 2, Name: "pipeline overhead (instant API)", Unit: "ev/s",
 		Ours: ours, Reference: raw, RefName: "raw explicit-ack Consume",
 		Ratio: ratio(ours, raw), Target: ">= 0.50", Met: met(ratio(ours, raw) >= 0.5),
-		Details: map[string]any{"events": n, "waybills": o.Waybills, "reps": o.Reps, "rates": rates,
+		Details: map[string]any{"events": len(plan.Items), "waybills": o.Waybills, "reps": o.Reps, "rates": rates,
 			"partitions": o.Partitions, "max_ack_pending": o.MaxInFlight},
 	}, nil
 }
 
 // timeDrain publishes the backlog into a fresh server (not timed), then
 // drains it with kind and returns events/s.
-func (r *runner) timeDrain(ctx context.Context, kind string, lines []byte, n int) (float64, error) {
+func (r *runner) timeDrain(ctx context.Context, kind string, plan *traffic.Plan) (float64, error) {
 	e, err := newEnv(ctx, r.opts)
 	if err != nil {
 		return 0, err
 	}
 	defer e.close()
 	defer r.history.count(e) // before close: flushes and counts the history writer
-	if err := e.publishPlan(ctx, lines, n); err != nil {
+	if err := e.publishPlan(ctx, plan); err != nil {
 		return 0, err
 	}
 	start := time.Now()
@@ -93,7 +91,7 @@ func (r *runner) timeDrain(ctx context.Context, kind string, lines []byte, n int
 	if err != nil {
 		return 0, err
 	}
-	return float64(n) / took.Seconds(), nil
+	return float64(len(plan.Items)) / took.Seconds(), nil
 }
 
 // rawConsume is `nats bench js consume` on our layout: a durable

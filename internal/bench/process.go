@@ -70,7 +70,7 @@ func (r *runner) runDeploy(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.publishPlan(ctx, p.Lines(), len(p.Items)); err != nil {
+	if err := e.publishPlan(ctx, p); err != nil {
 		return nil, err
 	}
 
