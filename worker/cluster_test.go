@@ -54,7 +54,8 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 	waitFor(t, settled.reached(1800), 2*time.Minute, "1,800 events settled")
 	c.Restart(1)
 	natstest.WaitClusterReady(t, c.Servers)
-	b.waitSettled(t, 2*time.Minute)
+	b.waitSettledOr(t, 2*time.Minute, func() string { return c.Describe(pathupdate.TraceStream) })
+	t.Logf("after the drain:\n%s", c.Describe(pathupdate.TraceStream))
 	dups := b.checkDelivered(t, trs)
 	t.Logf("3,000 events over a node loss: %d duplicate deliveries; worker 1: %+v", dups, w1.Stats())
 	if dl := b.deadLetters(t); len(dl) != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,6 +141,12 @@ func (b *bundle) publishInterleaved(t *testing.T, trs [][]pathupdate.Event) {
 // dead-lettered).
 func (b *bundle) waitSettled(t *testing.T, timeout time.Duration) {
 	t.Helper()
+	b.waitSettledOr(t, timeout, func() string { return "" })
+}
+
+// waitSettledOr is waitSettled that adds describe's answer to the failure.
+func (b *bundle) waitSettledOr(t *testing.T, timeout time.Duration, describe func() string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
@@ -152,10 +159,60 @@ func (b *bundle) waitSettled(t *testing.T, timeout time.Duration) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("trace stream not empty within %s", timeout)
+			t.Fatalf("trace stream not empty within %s:\n%s%s", timeout, describeTrace(b.js), describe())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// describeTrace says what is left in the trace stream and where each
+// consumer stands, so a stuck drain names its cause: a message no consumer
+// holds, a consumer whose ack floor passed a message the stream kept, or a
+// replica that disagrees.
+func describeTrace(js jetstream.JetStream) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out strings.Builder
+	st, err := js.Stream(ctx, pathupdate.TraceStream)
+	if err != nil {
+		return fmt.Sprintf("stream: %v", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Sprintf("stream info: %v", err)
+	}
+	fmt.Fprintf(&out, "stream: msgs=%d first=%d last=%d deleted=%d\n", info.State.Msgs, info.State.FirstSeq, info.State.LastSeq, info.State.NumDeleted)
+	if ci := info.Cluster; ci != nil {
+		fmt.Fprintf(&out, "  leader=%s", ci.Leader)
+		for _, r := range ci.Replicas {
+			fmt.Fprintf(&out, " replica=%s current=%v lag=%d", r.Name, r.Current, r.Lag)
+		}
+		out.WriteString("\n")
+	}
+	seq := info.State.FirstSeq
+	for shown := 0; shown < 5 && seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		shown++
+		fmt.Fprintf(&out, "  left: seq=%d subject=%s\n", m.Sequence, m.Subject)
+	}
+	for name := range st.ConsumerNames(ctx).Name() {
+		c, err := st.Consumer(ctx, name)
+		if err != nil {
+			fmt.Fprintf(&out, "consumer %s: %v\n", name, err)
+			continue
+		}
+		ci := c.CachedInfo()
+		fmt.Fprintf(&out, "consumer %s: pending=%d ack_pending=%d redelivered=%d delivered=%d ack_floor=%d waiting=%d",
+			name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumWaiting)
+		if ci.Cluster != nil {
+			fmt.Fprintf(&out, " leader=%s", ci.Cluster.Leader)
+		}
+		out.WriteString("\n")
+	}
+	return out.String()
 }
 
 // checkDelivered asserts every event of trs reached the sandbox, in order

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -138,16 +137,6 @@ func TestPublishWithoutStreamFails(t *testing.T) {
 	}
 }
 
-// freePort finds a port for the embedded server (4222 may be taken).
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestEmbeddedWorkerKeepsBacklogAndStopsCleanly runs the worker on its
 // embedded default: events published while WeChat is down survive a worker
 // restart and are delivered by the next one; a stop (SIGTERM's context
@@ -157,7 +146,7 @@ func TestEmbeddedWorkerKeepsBacklogAndStopsCleanly(t *testing.T) {
 	sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true, Seed: 1})
 	t.Cleanup(sb.Close)
 	sb.SetFaults(sandbox.Faults{OutageUntil: time.Now().Add(time.Hour)})
-	port := freePort(t)
+	port := natstest.FreePort(t)
 	dir := t.TempDir()
 	workerArgs := []string{"worker", "--data-dir", dir, "--embedded-port", fmt.Sprint(port), "--api-base", sb.URL,
 		"--appid", sandbox.DefaultAppID, "--appsecret", sandbox.DefaultAppSecret, "--log-level", "error",

@@ -21,7 +21,7 @@ func startedWorkerLog(t *testing.T, format string) string {
 	defer cancel()
 	var stdout, stderr natstest.SyncBuffer
 	done := make(chan int, 1)
-	args := []string{"pathupdate", "worker", "--sandbox", "--data-dir", t.TempDir(), "--embedded-port", fmt.Sprint(freePort(t)),
+	args := []string{"pathupdate", "worker", "--sandbox", "--data-dir", t.TempDir(), "--embedded-port", fmt.Sprint(natstest.FreePort(t)),
 		"--http-addr", "127.0.0.1:0", "--log-format", format}
 	go func() { done <- cli.Run(ctx, args, strings.NewReader(""), &stdout, &stderr) }()
 	deadline := time.After(30 * time.Second)

@@ -128,7 +128,7 @@ func TestWorkerCommandShowsPause(t *testing.T) {
 	clearEnv(t)
 	s := natstest.Start(t)
 	url := s.ClientURL()
-	base := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	base := fmt.Sprintf("http://127.0.0.1:%d", natstest.FreePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var code int

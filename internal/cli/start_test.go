@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pathupdate/pathupdate/internal/natsserver"
+	"github.com/pathupdate/pathupdate/internal/natstest"
 )
 
 // startWithin bounds a start that must fail at once. The worker is given
@@ -134,7 +135,7 @@ func adminJS(t *testing.T, url string, f func(context.Context, jetstream.JetStre
 // refused) is waited for, and the worker starts once it is.
 func TestWorkerWaitsForNATS(t *testing.T) {
 	isolateEnv(t)
-	port := freePort(t) // refused from here until the server starts
+	port := natstest.FreePort(t) // refused from here until the server starts
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -276,7 +277,7 @@ func TestWorkerDataDirInUse(t *testing.T) {
 	var first output
 	done := make(chan int, 1)
 	go func() {
-		code, _ := runInto(ctx, &first, "", "worker", "--data-dir", dir, "--embedded-port", strconv.Itoa(freePort(t)), "--sandbox",
+		code, _ := runInto(ctx, &first, "", "worker", "--data-dir", dir, "--embedded-port", strconv.Itoa(natstest.FreePort(t)), "--sandbox",
 			"--http-addr", "off", "--log-format", "json")
 		done <- code
 	}()
@@ -291,7 +292,7 @@ func TestWorkerDataDirInUse(t *testing.T) {
 	sctx, scancel := context.WithTimeout(context.Background(), startWithin)
 	defer scancel()
 	var second output
-	code, got := runInto(sctx, &second, "", "worker", "--data-dir", dir, "--embedded-port", strconv.Itoa(freePort(t)), "--sandbox",
+	code, got := runInto(sctx, &second, "", "worker", "--data-dir", dir, "--embedded-port", strconv.Itoa(natstest.FreePort(t)), "--sandbox",
 		"--http-addr", "off", "--log-format", "json")
 	if code != 1 {
 		t.Fatalf("second worker on the same --data-dir: exit %d, want 1:\n%s", code, got)

@@ -9,7 +9,9 @@ package natstest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	natsserverapi "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -49,15 +52,24 @@ func StartWithStore(t testing.TB, dir string) *natsserver.Server {
 // it down when the test ends.
 func start(t testing.TB, cfg natsserver.Config) *natsserver.Server {
 	t.Helper()
+	s, err := tryStart(t, cfg)
+	if err != nil {
+		t.Fatalf("natstest: start server: %v", err)
+	}
+	return s
+}
+
+// tryStart is start that returns the error instead of failing the test.
+func tryStart(t testing.TB, cfg natsserver.Config) (*natsserver.Server, error) {
 	cfg.Logger = logFor(t, cfg.ServerName)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	s, err := natsserver.Start(ctx, cfg)
 	if err != nil {
-		t.Fatalf("natstest: start server: %v", err)
+		return nil, err
 	}
 	t.Cleanup(s.Shutdown)
-	return s
+	return s, nil
 }
 
 // Connect opens an in-process connection to s and a JetStream handle on it,
@@ -100,29 +112,59 @@ func NewCluster(t testing.TB, n int) *Cluster {
 	if n < 1 {
 		t.Fatalf("natstest: StartCluster(%d): need at least one node", n)
 	}
+	// The ports are chosen before the nodes start (see tryCluster), so
+	// another test process may take one in between; that attempt's nodes
+	// stop and the cluster starts again on other ports.
+	var err error
+	for attempt := 0; attempt < clusterAttempts; attempt++ {
+		var c *Cluster
+		if c, err = tryCluster(t, n); err == nil {
+			WaitClusterReady(t, c.Servers)
+			return c
+		}
+		if !errors.Is(err, natsserver.ErrPortInUse) {
+			break
+		}
+	}
+	t.Fatalf("natstest: start cluster: %v", err)
+	return nil
+}
+
+// clusterAttempts bounds NewCluster's starts on other ports after a port
+// was taken.
+const clusterAttempts = 5
+
+// tryCluster starts n nodes on ports it chooses; on an error it stops those
+// it started.
+func tryCluster(t testing.TB, n int) (*Cluster, error) {
 	// JetStream sizes its meta group from the configured routes, so every
 	// node must know every route port before the first starts: reserve
-	// free ports, then free them for the nodes. Another process could take
-	// one in between; that shows as a port-in-use failure, not a hang.
-	// Client ports are fixed too, so a restarted node keeps its URL.
+	// free ports, then free them for the nodes. Client ports are fixed too,
+	// so a restarted node keeps its URL.
 	ports := make([]int, n)
 	routes := make([]string, n)
 	for i := range ports {
-		ports[i] = freePort(t)
+		ports[i] = FreePort(t)
 		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(ports[i])
 	}
 	c := &Cluster{t: t, cfgs: make([]natsserver.Config, n), Servers: make([]*natsserver.Server, n)}
 	for i := range c.Servers {
 		c.cfgs[i] = natsserver.Config{
-			Port:       freePort(t),
+			Port:       FreePort(t),
 			StoreDir:   t.TempDir(),
 			ServerName: fmt.Sprintf("n%d", i+1),
 			Cluster:    &natsserver.ClusterConfig{Name: "natstest", Port: ports[i], Routes: routes},
 		}
-		c.Servers[i] = start(t, c.cfgs[i])
+		s, err := tryStart(t, c.cfgs[i])
+		if err != nil {
+			for _, started := range c.Servers[:i] {
+				started.Shutdown()
+			}
+			return nil, err
+		}
+		c.Servers[i] = s
 	}
-	WaitClusterReady(t, c.Servers)
-	return c
+	return c, nil
 }
 
 // URLs is every node's client URL, comma-separated, for nats.Connect.
@@ -132,6 +174,47 @@ func (c *Cluster) URLs() string {
 		urls[i] = "nats://127.0.0.1:" + strconv.Itoa(cfg.Port)
 	}
 	return strings.Join(urls, ",")
+}
+
+// Describe says how each running node sees stream: its messages and
+// sequences, the leaders it knows, and each consumer's counts on that
+// node. Replicas that disagree (a message one node kept that the others
+// removed) show side by side; tests print it when a drain does not end.
+func (c *Cluster) Describe(stream string) string {
+	var out strings.Builder
+	for i, s := range c.Servers {
+		ns := s.NATS()
+		if !ns.Running() {
+			fmt.Fprintf(&out, "node %d: stopped\n", i+1)
+			continue
+		}
+		jsz, err := ns.Jsz(&natsserverapi.JSzOptions{Accounts: true, Streams: true, Consumer: true})
+		if err != nil {
+			fmt.Fprintf(&out, "node %d: %v\n", i+1, err)
+			continue
+		}
+		for _, a := range jsz.AccountDetails {
+			for _, sd := range a.Streams {
+				if sd.Name != stream {
+					continue
+				}
+				leader := ""
+				if sd.Cluster != nil {
+					leader = sd.Cluster.Leader
+				}
+				fmt.Fprintf(&out, "node %d: %s msgs=%d first=%d last=%d leader=%s\n", i+1, stream, sd.State.Msgs, sd.State.FirstSeq, sd.State.LastSeq, leader)
+				for _, ci := range sd.Consumer {
+					cl := ""
+					if ci.Cluster != nil {
+						cl = ci.Cluster.Leader
+					}
+					fmt.Fprintf(&out, "  %s: pending=%d ack_pending=%d waiting=%d delivered=%d ack_floor=%d leader=%s\n",
+						ci.Name, ci.NumPending, ci.NumAckPending, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream, cl)
+				}
+			}
+		}
+	}
+	return out.String()
 }
 
 // Stop shuts node i down.
@@ -178,8 +261,23 @@ func WaitClusterReady(t testing.TB, servers []*natsserver.Server) {
 	}
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a port nothing listens on now. It draws from below
+// the kernel's ephemeral range (32768 and up on Linux), where the ports
+// that servers and clients bound to port 0 come from, so that a port
+// reserved here and freed for a node is not handed to another test
+// process's listener before the node binds it; the draw is random, so two
+// test processes choosing at once rarely pick the same one.
+func FreePort(t testing.TB) int {
 	t.Helper()
+	for range 200 {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return port
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("natstest: find a free port: %v", err)
@@ -187,6 +285,9 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// The range FreePort draws from.
+const freePortLow, freePortHigh = 20000, 32768
 
 // logFor collects a server's log in memory and prints it if the test fails:
 // quiet when all is well, everything at hand when it is not.
