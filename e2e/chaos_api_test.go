@@ -95,10 +95,12 @@ func TestChaosAPIFaults(t *testing.T) {
 						return
 					}
 					// The spike lasts until a few calls met it (traffic comes in
-					// steps, with quiet moments between), or 3 s.
-					before := r.sb.Stats().UpdateCalls
+					// steps, with quiet moments between), or 4 s. Calls are
+					// counted as they arrive: a call that arrived before the
+					// spike and is answered during it did not meet it.
+					spike := time.Now()
 					r.sb.SetFaults(sandbox.Faults{Latency: sandbox.Duration(11 * time.Second)})
-					for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && r.sb.Stats().UpdateCalls < before+4; {
+					for end := time.Now().Add(4 * time.Second); time.Now().Before(end) && arrivedSince(r.sb, spike) < 4; {
 						sleepCtx(ctx, 20*time.Millisecond)
 					}
 					r.sb.SetFaults(sandbox.Faults{Latency: sandbox.Duration(10 * time.Millisecond)})
@@ -252,6 +254,19 @@ func TestChaosAPIFaults(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// arrivedSince counts the calls that reached the sandbox at t or later.
+func arrivedSince(sb *sandbox.Server, t time.Time) int {
+	n := 0
+	for _, w := range sb.Waybills() {
+		for _, c := range sb.Calls(w) {
+			if !c.At.Before(t) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // proxyStats are the counts of a proxy in front of the sandbox.

@@ -15,7 +15,12 @@ import (
 // turn behind it (first come, first served made Zipf-skewed traffic take
 // half again as long as it must). Equal backlogs go in arrival order. A
 // waiter that has waited maxWait goes first whatever its backlog, so no
-// waybill starves behind busier ones.
+// waybill starves behind busier ones — but at most every other grant: in
+// a large backlog every waiter ends up waiting that long, and if age then
+// decided alone, a busy lane would wait behind thousands of single-event
+// lanes again, first come, first served. Alternating keeps the busiest
+// lane's wait at one or two releases while the aged waiters are still
+// served at half the release rate or more.
 //
 // Safe for concurrent use.
 type callSlots struct {
@@ -27,6 +32,7 @@ type callSlots struct {
 	byWork  slotHeap      // waiters, most backlog first
 	arrived []*slotWaiter // waiters in arrival order; granted ones are skipped lazily
 	seq     uint64
+	byAge   bool // the last grant went to an aged waiter for its age
 }
 
 // slotWaiter is one lane waiting for a slot.
@@ -93,7 +99,8 @@ func (s *callSlots) release() {
 }
 
 // nextLocked takes the waiter due first out of both queues: the oldest
-// if it has waited maxWait, else the one with the most backlog.
+// if it has waited maxWait and the last grant did not go by age, else the
+// one with the most backlog.
 func (s *callSlots) nextLocked() *slotWaiter {
 	for len(s.arrived) > 0 && s.arrived[0].index < 0 {
 		s.arrived[0] = nil
@@ -104,10 +111,12 @@ func (s *callSlots) nextLocked() *slotWaiter {
 		return nil
 	}
 	var w *slotWaiter
-	if oldest := s.arrived[0]; s.now().Sub(oldest.since) >= s.maxWait {
+	if oldest := s.arrived[0]; !s.byAge && s.now().Sub(oldest.since) >= s.maxWait {
 		w = heap.Remove(&s.byWork, oldest.index).(*slotWaiter)
+		s.byAge = true
 	} else {
 		w = heap.Pop(&s.byWork).(*slotWaiter)
+		s.byAge = false
 	}
 	w.index = -1
 	return w

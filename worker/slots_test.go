@@ -40,6 +40,9 @@ func TestCallSlotsOrder(t *testing.T) {
 		{"busiest first, ties by arrival", []int{0, 7, 3, 7}, 0, []int{1, 3, 2, 0}},
 		{"an aged waiter goes first", []int{0, 9, 4}, slotMaxWait, []int{0, 1, 2}},
 		{"not yet aged", []int{0, 9, 4}, slotMaxWait - time.Millisecond, []int{1, 2, 0}},
+		// Everyone aged: age decides every other grant, backlog the rest,
+		// so the busiest lane is not left behind every aged one.
+		{"aged and busiest alternate", []int{0, 0, 9, 0, 5}, slotMaxWait, []int{0, 2, 1, 4, 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
