@@ -28,17 +28,24 @@ func (p *partition) start(ctx context.Context) error {
 	if p.confirmer, err = newAckConfirmer(p.w.js.Conn()); err != nil {
 		return fmt.Errorf("worker: subscribe to the ack confirmations of %s: %w", p.consumer, err)
 	}
+	if p.pins, err = p.watchPins(p.w.js.Conn()); err != nil {
+		p.confirmer.close()
+		return fmt.Errorf("worker: subscribe to the pin advisories of %s: %w", p.consumer, err)
+	}
 	cc, err := cons.Consume(p.handle,
 		jetstream.PullMaxMessages(min(p.w.cfg.MaxInFlight, 256)),
 		jetstream.PullPriorityGroup(PriorityGroup),
 		jetstream.PullExpiry(min(p.w.cfg.PinnedTTL/2, 30*time.Second)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrPinIDMismatch) {
-				p.log.Debug().Err(err).Msg("consume")
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				p.pinRefused()
+				return
 			}
+			p.log.Debug().Err(err).Msg("consume")
 		}))
 	if err != nil {
 		p.confirmer.close()
+		_ = p.pins.Unsubscribe()
 		return fmt.Errorf("worker: consume %s: %w", p.consumer, err)
 	}
 	p.mu.Lock()
@@ -105,6 +112,9 @@ func (p *partition) release(timeout time.Duration) int {
 	p.unpin()
 	if p.confirmer != nil { // every lane has ended: no ack is in progress
 		p.confirmer.close()
+	}
+	if p.pins != nil {
+		_ = p.pins.Unsubscribe() // fails only on a closed connection, which ended it
 	}
 	return n
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -36,6 +37,9 @@ type partition struct {
 	lanes      *lanes
 	gate       *gate
 	settled    *settledSeqs // the newest settled sequence per waybill (settled.go)
+	// pinMoved is a pin the consumer advised that no delivery to us has
+	// carried yet: lanes start no call meanwhile (pinmoved.go).
+	pinMoved string
 
 	wg   sync.WaitGroup // lanes, keep-alive, gate watch
 	cc   jetstream.ConsumeContext
@@ -43,6 +47,9 @@ type partition struct {
 	// confirmer sends the acks (acks.go); set before consuming starts,
 	// closed by release once every lane has ended.
 	confirmer *ackConfirmer
+	// pins is the subscription to the consumer's pinned advisories
+	// (pinmoved.go); set before consuming starts, ended by release.
+	pins *nats.Subscription
 }
 
 func (w *Worker) newPartition(n int) *partition {
@@ -94,7 +101,11 @@ func (p *partition) handle(msg jetstream.Msg) {
 	// Pinned anew (or for the first time after the gate opened while
 	// another worker held the pin): that worker may still hold older
 	// messages of our waybills. Wait until it is done.
-	if p.gate.pinned(msg.Headers().Get(pinHeader), !p.stopping) {
+	pin := msg.Headers().Get(pinHeader)
+	if pin != "" && pin == p.pinMoved {
+		p.pinMoved = "" // the pin advised is ours
+	}
+	if p.gate.pinned(pin, !p.stopping) {
 		p.watchGate()
 		p.log.Info().Msg("pinned anew: waiting until no other worker holds this partition's messages")
 	}
@@ -157,7 +168,7 @@ func (p *partition) runLane(ln *lane) {
 	for {
 		p.mu.Lock()
 		h := p.lanes.head(ln)
-		if h == nil || p.stopping || p.gate.closed() {
+		if h == nil || p.stopping || p.gate.closed() || p.pinMoved != "" {
 			p.lanes.park(ln)
 			p.mu.Unlock()
 			return

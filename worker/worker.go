@@ -67,6 +67,9 @@ type Worker struct {
 	started bool
 	looping bool // loop runs: Stop waits for it
 	parts   map[int]*partition
+	// evicting counts partitions being released because their pin moved
+	// (pinmoved.go); Stop waits for them.
+	evicting sync.WaitGroup
 
 	unpartitioned jetstream.ConsumeContext // messages stored without a partition (unpartitioned.go)
 	credentials   string                   // why WeChat refuses the credentials; "" when it does not (credentials.go)
@@ -397,6 +400,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 		clear(w.parts)
 		w.mu.Unlock()
 		w.releaseAll(parts)
+		w.evicting.Wait()
 		w.callers.close() // every lane has ended: no call is left
 		w.stopUnpartitioned()
 		w.stopFollowingPause()

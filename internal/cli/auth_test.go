@@ -30,6 +30,7 @@ import (
 	"github.com/pathupdate/pathupdate/internal/natsserver"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/sandbox"
+	"github.com/pathupdate/pathupdate/worker"
 )
 
 // isolateEnv unsets every variable the commands read (NATS_*, WECHAT_*,
@@ -221,6 +222,13 @@ func hasCommand(name string) bool {
 // publish, then delivered by a worker, and posted to a gateway.
 func connectingCommands(t *testing.T, conn []string, waybill string) {
 	t.Helper()
+	connectingCommandsTolerating(t, conn, waybill, "")
+}
+
+// connectingCommandsTolerating is connectingCommands where a refused
+// subject whose line names tolerate is allowed ("": none is).
+func connectingCommandsTolerating(t *testing.T, conn []string, waybill, tolerate string) {
+	t.Helper()
 	ctx := context.Background()
 	sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true})
 	t.Cleanup(sb.Close)
@@ -254,8 +262,14 @@ func connectingCommands(t *testing.T, conn []string, waybill string) {
 		if code := <-done; code != 0 {
 			t.Errorf("worker exit %d: %s", code, wout.String())
 		}
-		if strings.Contains(wout.String()+out.String(), "Permissions Violation") {
-			t.Errorf("a command was refused a subject:\n%s\n%s", out.String(), wout.String())
+		for _, l := range strings.Split(wout.String()+out.String(), "\n") {
+			if strings.Contains(l, "Permissions Violation") && (tolerate == "" || !strings.Contains(l, tolerate)) {
+				t.Errorf("a command was refused a subject:\n%s\n%s", out.String(), wout.String())
+				break
+			}
+		}
+		if tolerate != "" && !strings.Contains(wout.String(), "may not subscribe to "+worker.PinnedAdvisories) {
+			t.Errorf("the worker did not say the subscription it was refused:\n%s", wout.String())
 		}
 	}()
 	addr := wout.waitFor(t, regexp.MustCompile(`"addr":"([^"]+)","path":"/v1/events"`), 20*time.Second)
@@ -302,16 +316,27 @@ func TestNATSUserPassword(t *testing.T) {
 	t.Run("every command with the password in a file", func(t *testing.T) {
 		connectingCommands(t, []string{"--nats-url", url, "--user", user, "--password-file", passwordFile}, "AUTHFILE")
 	})
-	t.Run("every command as a user with only the permissions README lists", func(t *testing.T) {
+	least := func(t *testing.T, subscribe ...string) string {
 		s := startServer(t, natsserver.RandomPort, t.TempDir(), func(o *server.Options) {
 			o.Users = []*server.User{{Username: "admin", Password: "admin-pass"}, {Username: "least", Password: "least-pass",
 				Permissions: &server.Permissions{
 					Publish:   &server.SubjectPermission{Allow: []string{"logistics.>", "$JS.API.>", "$JS.ACK.>", "$KV.pathupdate_workers.>", "$KV.pathupdate_quota.>", "$KV.pathupdate_pause.>"}},
-					Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+					Subscribe: &server.SubjectPermission{Allow: subscribe},
 				}}}
 		})
 		ensureStreams(t, s.ClientURL(), nats.UserInfo("admin", "admin-pass"))
-		connectingCommands(t, []string{"--nats-url", s.ClientURL(), "--user", "least", "--password", "least-pass"}, "AUTHLEAST")
+		return s.ClientURL()
+	}
+	t.Run("every command as a user with only the permissions README lists", func(t *testing.T) {
+		url := least(t, "_INBOX.>", worker.PinnedAdvisories)
+		connectingCommands(t, []string{"--nats-url", url, "--user", "least", "--password", "least-pass"}, "AUTHLEAST")
+	})
+	// The pin advisories are optional: a user granted only what older
+	// versions needed still runs every command, and the worker says what
+	// it lacks.
+	t.Run("every command without the pin advisories", func(t *testing.T) {
+		url := least(t, "_INBOX.>")
+		connectingCommandsTolerating(t, []string{"--nats-url", url, "--user", "least", "--password", "least-pass"}, "AUTHNOPIN", worker.PinnedAdvisories[:len(worker.PinnedAdvisories)-1])
 	})
 	t.Run("publish with the environment", func(t *testing.T) {
 		t.Setenv("NATS_URL", url)

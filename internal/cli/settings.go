@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
+
+	"github.com/pathupdate/pathupdate/worker"
 )
 
 // globalFlags are the settings every command shares (docs/contract.md). Flags
@@ -83,6 +85,12 @@ func connect(cmd *cli.Command, log zerolog.Logger, url, name string) (*nats.Conn
 			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("NATS connection restored")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if worker.IsPinnedAdvisoriesRefusal(err) {
+				log.Warn().Err(err).Msg("this NATS user may not subscribe to " + worker.PinnedAdvisories +
+					": a worker then notices a partition's pin moving to another worker (after a node loss) only when a pull is refused, " +
+					"seconds later; grant the subscription (README, \"Running in production\")")
+				return
+			}
 			e := log.Warn().Err(err)
 			if sub != nil {
 				e = e.Str("subject", sub.Subject)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/retry"
+	"github.com/pathupdate/pathupdate/worker"
 )
 
 // jetStreamAttemptTimeout bounds one attempt to set up the streams: a
@@ -58,7 +59,9 @@ func refusalContext(ctx context.Context, nc *nats.Conn) (_ context.Context, stop
 		if prev != nil {
 			prev(c, sub, err)
 		}
-		if errors.Is(err, nats.ErrPermissionViolation) {
+		// The pin advisories are optional (worker.PinnedAdvisories): a
+		// user without them still runs, as the error handler's log says.
+		if errors.Is(err, nats.ErrPermissionViolation) && !worker.IsPinnedAdvisoriesRefusal(err) {
 			cancel(&refusedError{err: err})
 		}
 	})
