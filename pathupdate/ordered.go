@@ -180,8 +180,14 @@ func (p *Publisher) newOrdered(cfg ordered) *orderedRun {
 func (d *orderedRun) run(in <-chan []lineItem) {
 	go d.settle()
 	defer close(d.sent)
-	for in != nil || d.inFlight > 0 || d.waiting > 0 {
+	for {
 		d.publishReady()
+		// Asked after publishReady, not before: a failed check or send
+		// there can settle every event left (with halt, all at once), and
+		// nothing would then wake the select below.
+		if in == nil && d.inFlight == 0 && d.waiting == 0 {
+			return
+		}
 		take := in
 		if d.waiting >= d.cfg.readAhead {
 			take = nil // settle first
@@ -259,6 +265,7 @@ func (d *orderedRun) publishReady() {
 		}
 		d.waiting--
 		d.inFlight++
+		l.span = nil // the previous event's, ended: a failed check has none
 		if d.cfg.check != nil {
 			if l.err = d.cfg.check(); l.err != nil {
 				d.done(l)

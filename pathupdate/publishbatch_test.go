@@ -88,3 +88,31 @@ func TestPublishBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestPublishBatchCheckFailsLast: Check fails the last events left, after
+// every other was settled and the input was taken whole. PublishBatch
+// returns (the pipeline used to wait for a PubAck that nothing would
+// send: nothing was in flight any more).
+func TestPublishBatchCheckFailsLast(t *testing.T) {
+	t.Parallel()
+	_, p := publisherSetup(t, PublisherConfig{})
+	items := []BatchItem{{Event: publisherTestEvent("W1", 1)}, {Event: publisherTestEvent("W2", 1)}, {Event: publisherTestEvent("W3", 1)}}
+	errDown := errors.New("down")
+	checks := 0 // Check runs on the pipeline's goroutine only
+	cfg := BatchConfig{MaxPending: 1, HaltOnFailure: true, Check: func() error {
+		if checks++; checks > 1 {
+			return errDown
+		}
+		return nil
+	}}
+	done := make(chan []BatchOutcome, 1)
+	go func() { done <- p.PublishBatch(jsTestCtx(t), items, cfg) }()
+	select {
+	case out := <-done:
+		if out[0].Err != nil || !errors.Is(out[1].Err, errDown) || !errors.Is(out[2].Err, ErrHeldBack) {
+			t.Fatalf("outcomes %+v: want stored, down, held back", out)
+		}
+	case <-jsTestCtx(t).Done():
+		t.Fatal("PublishBatch did not return once every event was settled")
+	}
+}
