@@ -12,10 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/pathupdate/pathupdate/internal/keyorder"
 	"github.com/pathupdate/pathupdate/pathupdate"
 )
 
@@ -92,13 +90,17 @@ func ReplayMsgID(r Record) string {
 // Order: records are read in dead-letter stream order and one waybill's
 // are published one after the other, each after the previous one's
 // PubAck, so every waybill's events reach the trace stream in their
-// original order; different waybills go concurrently
-// (StoreConfig.Concurrency). Replayed events come after whatever the
+// original order; different waybills go together, through the pipeline of
+// `pathupdate publish` and the gateway (pathupdate.Publisher.PublishOrdered),
+// and records are read while earlier ones are published (a bounded number
+// at once, whatever the backlog). Replayed events come after whatever the
 // waybill already has in the trace stream.
 //
 // Idempotency: each publish carries Nats-Msg-Id ReplayMsgID(r) and
 // ReplaysHeader = r.Replays+1; a record is removed only after its PubAck.
-// A replay stopped at any point (ctx cancelled, process killed) and run
+// Removals run beside the publishing, StoreConfig.Concurrency at once: a
+// waybill's next record waits for the previous one's PubAck, not for its
+// removal. A replay stopped at any point (ctx cancelled, process killed) and run
 // again publishes every event once, provided the second run comes within
 // the trace stream's duplicate window (StreamsConfig.Duplicates, 2 min by
 // default); after it, an event whose PubAck arrived but whose removal did
@@ -114,7 +116,10 @@ func ReplayMsgID(r Record) string {
 // replay or a purge removed meanwhile counts as replayed: two replays of
 // the same records at once both succeed and publish each event once
 // (within the duplicate window). The first publish or removal error stops
-// the replay; what was replayed stays replayed and the result counts it.
+// the replay: no record not yet published is published. What was
+// replayed stays replayed and the result counts it. Cancelling ctx stops
+// it the same way (the records already published are still removed), and
+// Replay then returns ctx's error.
 func (s *Store) Replay(ctx context.Context, f Filter, opts ReplayOptions) (ReplayResult, error) {
 	start := s.cfg.Now()
 	res := ReplayResult{DryRun: opts.DryRun}
@@ -160,6 +165,25 @@ type replayRun struct {
 	mu   sync.Mutex // guards res, done and Progress calls
 	res  *ReplayResult
 	done int
+
+	failMu sync.Mutex // apart from mu: the publishing goroutine asks, and must not wait for a Progress call
+	failed error      // the first publish or removal error
+}
+
+// fail keeps the first failure.
+func (run *replayRun) fail(err error) {
+	run.failMu.Lock()
+	defer run.failMu.Unlock()
+	if run.failed == nil {
+		run.failed = err
+	}
+}
+
+// failure is the first failure so far, or nil.
+func (run *replayRun) failure() error {
+	run.failMu.Lock()
+	defer run.failMu.Unlock()
+	return run.failed
 }
 
 // item is one record ready to go.
@@ -226,76 +250,127 @@ func withToken(event []byte, token, waybill string) ([]byte, error) {
 	return ev.Encode(), nil
 }
 
-// publishAll reads the records and gives each to a keyorder.Runner under
-// its waybill: a waybill's records are published, acknowledged and removed
-// one after the other, different waybills concurrently. The first failure
-// holds back every record not yet begun and stops the reading.
-func (run *replayRun) publishAll(ctx context.Context, snap snapshot, f Filter) error {
-	lanes, err := keyorder.New(keyorder.Config{
-		Concurrency:   run.s.cfg.Concurrency,
-		Queue:         16 * run.s.cfg.Concurrency, // read ahead while the first waybills publish
-		HaltOnFailure: true,
-	})
-	if err != nil {
-		return err // cannot happen: StoreConfig.Validate checked Concurrency
-	}
-	scanErr := run.s.scan(ctx, snap, f, false, func(r Record) error {
-		if err := lanes.Failed(); err != nil {
-			return err // reported below, from Wait
-		}
-		it := run.prepare(r)
-		if it.skip != nil {
-			run.report(it, nil)
-			return nil
-		}
-		return lanes.Go(ctx, r.WaybillID, keyorder.Task{Run: func() error { return run.publish(ctx, it) }})
-	}, nil)
-	if err := lanes.Wait(); err != nil {
-		return err // what stopped the lanes stopped the scan too
-	}
-	return scanErr
+// errStopped is what the pipeline's Check answers once the replay has
+// failed or ctx is cancelled: the record is not published, and the reason
+// is already known (run.failure, ctx).
+var errStopped = errors.New("replay stopped before this record")
+
+// replayed is a record whose event the trace stream acknowledged, on its
+// way to removal.
+type replayed struct {
+	it  *item
+	ack *jetstream.PubAck
 }
 
-// publish publishes one record's event and removes the record. A record
-// left for a run that ctx already stopped is not published: its error is
-// ctx's.
-func (run *replayRun) publish(ctx context.Context, it item) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// publishAll reads the records and hands each to the publisher's ordered
+// pipeline under its waybill: a waybill's records are published one after
+// the other, each once the previous one is acknowledged, different
+// waybills' together. Each acknowledged record goes to one of
+// StoreConfig.Concurrency removers, which remove it and report it. The
+// first failure stops the reading and holds back every record not yet
+// published; the records already published are removed all the same.
+//
+// At most window records are read and not yet finished (waiting,
+// in flight, or waiting for their removal): the reading waits for a slot,
+// so memory stays bounded whatever the backlog, and the removal queue
+// never fills (the pipeline's goroutine hands it records and must not
+// block).
+func (run *replayRun) publishAll(ctx context.Context, snap snapshot, f Filter) error {
 	s := run.s
-	m := &nats.Msg{Subject: it.subject, Data: it.data, Header: nats.Header{}}
-	m.Header.Set(ReplaysHeader, strconv.Itoa(it.rec.Replays+1))
-	tctx, span := s.replaySpan(it.rec.traceContext(ctx), it.rec)
-	m.Header = pathupdate.InjectTrace(tctx, m.Header)
-	pctx, pcancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	ack, err := s.js.PublishMsg(pctx, m, jetstream.WithMsgID(it.msgID), jetstream.WithExpectStream(pathupdate.TraceStream))
-	pcancel()
-	endReplaySpan(span, ack, err)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err() // cancelled from outside: say so
-		}
-		if errors.Is(err, jetstream.ErrNoStreamResponse) {
-			err = fmt.Errorf("%s: %w: %w", pathupdate.TraceStream, ErrNoStream, err)
-		}
-		return fmt.Errorf("replay dead letter %d to %s: %w", it.rec.Seq, it.subject, err)
+	window := pathupdate.ReadAheadPerPending * pathupdate.DefaultMaxPending
+	slots := make(chan struct{}, window)
+	removals := make(chan replayed, window)
+	var removers sync.WaitGroup
+	for range s.cfg.Concurrency {
+		removers.Go(func() {
+			for r := range removals {
+				run.remove(ctx, r)
+				<-slots
+			}
+		})
 	}
-	// Published: the removal must happen now even if ctx was cancelled
-	// meanwhile, or a re-run after the duplicate window would publish the
-	// event again.
+	scanErr := s.pub.PublishOrdered(ctx, pathupdate.OrderedConfig{
+		MaxPending:    pathupdate.DefaultMaxPending,
+		ReadAhead:     window,
+		HaltOnFailure: true,
+		Check: func() error {
+			if run.failure() != nil || ctx.Err() != nil {
+				return errStopped
+			}
+			return nil
+		},
+		Span: func(m pathupdate.OrderedMsg) (context.Context, trace.Span) {
+			r := m.Ref.(*item).rec
+			return s.replaySpan(r.traceContext(ctx), r)
+		},
+		Settled: func(m pathupdate.OrderedMsg, ack *jetstream.PubAck, err error) {
+			it := m.Ref.(*item)
+			if err != nil {
+				if !errors.Is(err, errStopped) && !errors.Is(err, pathupdate.ErrHeldBack) {
+					run.fail(replayError(it, err))
+				}
+				<-slots
+				return
+			}
+			removals <- replayed{it: it, ack: ack} // never blocks: it holds window
+		},
+	}, func(publish func(pathupdate.OrderedMsg)) error {
+		return s.scan(ctx, snap, f, false, func(r Record) error {
+			if err := run.failure(); err != nil {
+				return err
+			}
+			it := run.prepare(r)
+			if it.skip != nil {
+				run.report(it, nil)
+				return nil
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			h := nats.Header{}
+			h.Set(ReplaysHeader, strconv.Itoa(r.Replays+1))
+			publish(pathupdate.OrderedMsg{Waybill: r.WaybillID, MsgID: it.msgID, Data: it.data, Header: h, Ref: &it})
+			return nil
+		}, nil)
+	})
+	close(removals)
+	removers.Wait()
+	if err := run.failure(); err != nil {
+		return err // what stopped the pipeline stopped the scan too
+	}
+	if scanErr != nil {
+		return scanErr
+	}
+	return ctx.Err() // cancelled once every record was read: say so all the same
+}
+
+// replayError is why a record's publish failed, as the caller reads it.
+func replayError(it *item, err error) error {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		err = fmt.Errorf("%s: %w: %w", pathupdate.TraceStream, ErrNoStream, err)
+	}
+	return fmt.Errorf("replay dead letter %d to %s: %w", it.rec.Seq, it.subject, err)
+}
+
+// remove removes a replayed record and reports it. Published, the record
+// must be removed now even if ctx was cancelled meanwhile, or a re-run
+// after the duplicate window would publish the event again.
+func (run *replayRun) remove(ctx context.Context, r replayed) {
+	s, it := run.s, r.it
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
-	_, err = s.remove(dctx, run.stream, it.rec.Seq)
+	_, err := s.remove(dctx, run.stream, it.rec.Seq)
 	dcancel()
 	if err != nil {
-		return fmt.Errorf("dead letter %d was replayed (%s seq %d) but not removed: %w "+
+		run.fail(fmt.Errorf("dead letter %d was replayed (%s seq %d) but not removed: %w "+
 			"(run the replay again within the duplicate window: it removes it without publishing it again)",
-			it.rec.Seq, pathupdate.TraceStream, ack.Sequence, err)
+			it.rec.Seq, pathupdate.TraceStream, r.ack.Sequence, err))
+		return
 	}
-	s.log.Debug().Uint64("seq", it.rec.Seq).Str("subject", it.subject).Uint64("trace_seq", ack.Sequence).
-		Bool("duplicate", ack.Duplicate).Msg("dead letter replayed")
-	run.report(it, ack)
-	return nil
+	s.log.Debug().Uint64("seq", it.rec.Seq).Str("subject", it.subject).Uint64("trace_seq", r.ack.Sequence).
+		Bool("duplicate", r.ack.Duplicate).Msg("dead letter replayed")
+	run.report(*it, r.ack)
 }
 
 func (run *replayRun) report(it item, ack *jetstream.PubAck) {
@@ -326,7 +401,8 @@ func (run *replayRun) report(it item, ack *jetstream.PubAck) {
 
 // replaySpan starts the span of one record's replay in the trace the
 // record kept; ctx and nil when tracing is off. Its attributes are the
-// record's reason, errcode and replay count, never its waybill.
+// record's reason, errcode and replay count, never its waybill; the
+// publisher ends it with the PubAck's stream sequence, or an error status.
 func (s *Store) replaySpan(ctx context.Context, r Record) (context.Context, trace.Span) {
 	if s.tracer == nil {
 		return ctx, nil
@@ -334,16 +410,4 @@ func (s *Store) replaySpan(ctx context.Context, r Record) (context.Context, trac
 	return s.tracer.Start(ctx, "replay "+pathupdate.TraceStream, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(attribute.String("pathupdate.reason", r.Reason), attribute.Int("pathupdate.errcode", r.ErrCode),
 			attribute.Int("pathupdate.replays", r.Replays+1), attribute.Int64("pathupdate.deadletter.seq", int64(r.Seq))))
-}
-
-func endReplaySpan(span trace.Span, ack *jetstream.PubAck, err error) {
-	if span == nil {
-		return
-	}
-	if err != nil {
-		span.SetStatus(codes.Error, "publish not acknowledged")
-	} else {
-		span.SetAttributes(attribute.Int64("messaging.nats.stream.sequence", int64(ack.Sequence)), attribute.Bool("pathupdate.duplicate", ack.Duplicate))
-	}
-	span.End()
 }

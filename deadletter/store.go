@@ -19,7 +19,7 @@ const (
 	ConcurrencyDefault    = 16
 	RequestTimeoutDefault = 10 * time.Second
 	// MaxConcurrency bounds StoreConfig.Concurrency: each unit is a
-	// goroutine and a publish or delete in flight.
+	// goroutine and a delete in flight.
 	MaxConcurrency = 1024
 )
 
@@ -60,11 +60,14 @@ type StoreConfig struct {
 	// spans; the replayed message still carries the record's trace
 	// context, so the worker's spans join its trace.
 	TracerProvider trace.TracerProvider
-	// Concurrency bounds the publishes (Replay) and deletes (Purge) in
-	// flight at once; default ConcurrencyDefault (16). One waybill's
-	// events are always replayed one after the other.
+	// Concurrency bounds the deletes in flight at once: Replay's removals
+	// of replayed records and Purge's record by record; default
+	// ConcurrencyDefault (16). Replay publishes as `pathupdate publish`
+	// does (pathupdate.Publisher.PublishOrdered: up to
+	// pathupdate.DefaultMaxPending in flight), one waybill's events always
+	// one after the other.
 	Concurrency int
-	// RequestTimeout bounds one publish or delete; default
+	// RequestTimeout bounds one publish (its PubAck) or delete; default
 	// RequestTimeoutDefault (10s).
 	RequestTimeout time.Duration
 }
@@ -103,6 +106,7 @@ func (c StoreConfig) Validate() error {
 // publish each event once (see Replay).
 type Store struct {
 	js     jetstream.JetStream
+	pub    *pathupdate.Publisher // Replay's publishes, on js
 	cfg    StoreConfig
 	log    zerolog.Logger
 	tracer trace.Tracer // nil: tracing off
@@ -117,7 +121,13 @@ func NewStore(js jetstream.JetStream, cfg StoreConfig) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Store{js: js, cfg: cfg, log: cfg.Logger, tracer: pathupdate.TracerOf(cfg.TracerProvider)}, nil
+	// No TracerProvider: Replay starts its own span per record, in the
+	// record's trace, instead of the publisher's.
+	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{AckTimeout: cfg.RequestTimeout, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err // cannot happen: the timeout was validated
+	}
+	return &Store{js: js, pub: pub, cfg: cfg, log: cfg.Logger, tracer: pathupdate.TracerOf(cfg.TracerProvider)}, nil
 }
 
 // Get returns the dead letter with stream sequence seq; an error matching

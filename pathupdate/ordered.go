@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// ordered configures one orderedRun: how PublishLines and PublishBatch
-// publish a series of events.
+// ordered configures one orderedRun: how PublishLines, PublishBatch and
+// PublishOrdered publish a series of events.
 type ordered struct {
 	// maxPending bounds the publishes in flight.
 	maxPending int
@@ -28,6 +28,14 @@ type ordered struct {
 	check func() error
 	// parent is the context each publish span starts from.
 	parent context.Context
+	// span, when set, starts each publish's span (and gives the context
+	// whose trace the message carries) instead of a publish span from
+	// parent: a replay's span lives in the trace its record kept.
+	span func(it *lineItem) (context.Context, trace.Span)
+	// publishErr, when set, is what a refused or unanswered publish is
+	// settled with instead of publishError's wording: PublishOrdered's
+	// caller names the message its own way.
+	publishErr func(subject string, err error) error
 	// settled is told the outcome of every event taken, once: the PubAck,
 	// or why it was not stored (invalid, not acknowledged, held back).
 	// It runs on run's goroutine.
@@ -38,14 +46,17 @@ type ordered struct {
 }
 
 // lineItem is one event on its way to the stream (a line of PublishLines,
-// an item of PublishBatch), or why it cannot go (err).
+// an item of PublishBatch, a message of PublishOrdered), or why it cannot
+// go (err).
 type lineItem struct {
 	n       int   // line number or index: what settled reports it by
 	err     error // not a valid event: settled at once
 	waybill string
 	subject string
 	msgID   string
-	data    []byte // the event's canonical encoding
+	data    []byte      // published as it is: the event's canonical encoding, or PublishOrdered's bytes
+	header  nats.Header // sent with it (the publish adds its own headers); nil for most
+	ref     any         // PublishOrdered's caller's, handed back with the outcome
 }
 
 // orderedRun publishes events one waybill's after the other and different
@@ -162,6 +173,115 @@ func (p *Publisher) PublishBatch(ctx context.Context, items []BatchItem, cfg Bat
 	return out
 }
 
+// OrderedMsg is one message of PublishOrdered: bytes already encoded (a
+// dead letter's event, say) for TraceSubject(Waybill).
+type OrderedMsg struct {
+	// Waybill is the message's lane and subject; not a valid waybill id:
+	// the message is settled at once with an error, unpublished.
+	Waybill string
+	// MsgID is the Nats-Msg-Id, a single line of at most MaxMsgIDLen bytes
+	// (otherwise: settled at once, unpublished).
+	MsgID string
+	// Data is published as it is: not decoded or validated, so the caller
+	// vouches for it.
+	Data []byte
+	// Header, when not nil, is sent with the message; the publish writes
+	// its own headers (Nats-Msg-Id, expected stream, trace context) into
+	// it, so it must be the message's own.
+	Header nats.Header
+	// Ref is the caller's: handed back with the message to Span and
+	// Settled, so the caller need not look the message up.
+	Ref any
+}
+
+// OrderedConfig configures one PublishOrdered. Settled is required.
+type OrderedConfig struct {
+	// MaxPending bounds the publishes in flight; default the Publisher's.
+	MaxPending int
+	// ReadAhead bounds the messages taken and waiting for their turn;
+	// publish blocks while it is reached. Default ReadAheadPerPending ×
+	// MaxPending.
+	ReadAhead int
+	// HaltOnFailure makes the first failure hold back every message not
+	// yet published, of every waybill; default: only the later messages of
+	// the waybill that failed.
+	HaltOnFailure bool
+	// Check, when set, is asked before each publish; an error fails that
+	// message without publishing it (and holds back what a failure holds
+	// back): the caller's way to stop.
+	Check func() error
+	// Span, when set, starts the span of a message's publish in place of
+	// the Publisher's publish span; the message carries the trace context
+	// of the context it returns (a nil span: none, the context's trace
+	// context still goes). The span ends as the Publisher's do: with the
+	// PubAck's stream sequence, or an error status.
+	Span func(m OrderedMsg) (context.Context, trace.Span)
+	// Settled is told the outcome of every message handed over, once: the
+	// PubAck, or why it was not stored. err is what nats.go answered (the
+	// caller names the message; it is not worded as PublishLines words
+	// it), Check's error, an error matching ErrHeldBack for a message held
+	// back behind a failure, or why the message was refused at once. Calls
+	// come one at a time from the goroutine that called PublishOrdered,
+	// which publishes and settles every message: Settled must not block.
+	Settled func(m OrderedMsg, ack *jetstream.PubAck, err error)
+}
+
+// PublishOrdered publishes the messages feed hands to publish as
+// PublishBatch publishes events (the pipeline of PublishLines and the
+// gateway): a waybill's messages one after the other in the order handed
+// over, each once the previous one is acknowledged, and different
+// waybills' together, at most MaxPending in flight; after a failure the
+// later messages of its waybill (with HaltOnFailure, every message not yet
+// published) are held back. feed runs on a goroutine of its own while
+// messages are published; publish blocks while ReadAhead messages wait,
+// and must not be called once feed has returned. PublishOrdered returns
+// feed's error once feed has returned and every message handed over is
+// settled. ctx gives each publish's span its parent (unless Span);
+// cancelling it stops nothing: Check and feed decide when to stop.
+func (p *Publisher) PublishOrdered(ctx context.Context, cfg OrderedConfig, feed func(publish func(OrderedMsg)) error) error {
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = p.cfg.MaxPending
+	}
+	if cfg.ReadAhead <= 0 {
+		cfg.ReadAhead = ReadAheadPerPending * cfg.MaxPending
+	}
+	msg := func(it *lineItem) OrderedMsg {
+		return OrderedMsg{Waybill: it.waybill, MsgID: it.msgID, Data: it.data, Header: it.header, Ref: it.ref}
+	}
+	oc := ordered{
+		maxPending: cfg.MaxPending,
+		readAhead:  cfg.ReadAhead,
+		halt:       cfg.HaltOnFailure,
+		check:      cfg.Check,
+		parent:     context.WithoutCancel(ctx),
+		publishErr: func(_ string, err error) error { return err },
+		settled:    func(it *lineItem, ack *jetstream.PubAck, err error) { cfg.Settled(msg(it), ack, err) },
+		heldBack: func(first *lineItem, cause error) error {
+			return fmt.Errorf("%w: message %s (waybill %s) failed first: %w", ErrHeldBack, first.msgID, first.waybill, cause)
+		},
+	}
+	if cfg.Span != nil {
+		oc.span = func(it *lineItem) (context.Context, trace.Span) { return cfg.Span(msg(it)) }
+	}
+	d := p.newOrdered(oc)
+	in := make(chan []lineItem, 4)
+	feedErr := make(chan error, 1)
+	go func() {
+		defer close(in)
+		feedErr <- feed(func(m OrderedMsg) {
+			it := lineItem{waybill: m.Waybill, subject: TraceSubject(m.Waybill), msgID: m.MsgID, data: m.Data, header: m.Header, ref: m.Ref}
+			if err := checkWaybillID(m.Waybill); err != nil {
+				it.err = fmt.Errorf("not published: %w", err)
+			} else if err := checkMsgID(m.MsgID); err != nil {
+				it.err = fmt.Errorf("not published: %w", err)
+			}
+			in <- []lineItem{it}
+		})
+	}()
+	d.run(in)
+	return <-feedErr
+}
+
 func (p *Publisher) newOrdered(cfg ordered) *orderedRun {
 	return &orderedRun{
 		p:   p,
@@ -180,8 +300,14 @@ func (p *Publisher) newOrdered(cfg ordered) *orderedRun {
 func (d *orderedRun) run(in <-chan []lineItem) {
 	go d.settle()
 	defer close(d.sent)
-	for in != nil || d.inFlight > 0 || d.waiting > 0 {
+	for {
 		d.publishReady()
+		// Asked after publishReady, not before: a failed check or send
+		// there can settle every event left (with halt, all at once), and
+		// nothing would then wake the select below.
+		if in == nil && d.inFlight == 0 && d.waiting == 0 {
+			return
+		}
 		take := in
 		if d.waiting >= d.cfg.readAhead {
 			take = nil // settle first
@@ -259,6 +385,7 @@ func (d *orderedRun) publishReady() {
 		}
 		d.waiting--
 		d.inFlight++
+		l.span = nil // the previous event's, ended: a failed check has none
 		if d.cfg.check != nil {
 			if l.err = d.cfg.check(); l.err != nil {
 				d.done(l)
@@ -266,9 +393,14 @@ func (d *orderedRun) publishReady() {
 			}
 		}
 		var ctx context.Context
-		ctx, l.span = publishSpan(d.cfg.parent, d.p.tracer)
-		l.future, l.deadline, l.err = d.p.sendAsync(ctx, l.cur.subject, l.cur.msgID, l.cur.data)
+		if d.cfg.span != nil {
+			ctx, l.span = d.cfg.span(&l.cur)
+		} else {
+			ctx, l.span = publishSpan(d.cfg.parent, d.p.tracer)
+		}
+		l.future, l.deadline, l.err = d.p.sendAsync(ctx, &l.cur)
 		if l.err != nil {
+			l.err = d.failure(l.cur.subject, l.err)
 			d.done(l)
 			continue
 		}
@@ -338,39 +470,50 @@ func (d *orderedRun) settle() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for l := range d.sent {
-		l.ack, l.err = awaitAck(l.future, l.deadline, timer)
+		if l.ack, l.err = awaitAck(l.future, l.deadline, timer); l.err != nil {
+			l.err = d.failure(l.cur.subject, l.err)
+		}
 		d.acked <- l // never blocks: it holds maxPending
 	}
+}
+
+// failure is what a publish to subject that failed with err (as nats.go
+// said, or no PubAck in time) is settled with.
+func (d *orderedRun) failure(subject string, err error) error {
+	if d.cfg.publishErr != nil {
+		return d.cfg.publishErr(subject, err)
+	}
+	return publishError(subject, err)
 }
 
 // sendAsync publishes one event without waiting for its PubAck, which is
 // due by deadline (AckTimeout from now). A handle with its own (lower)
 // async limit stalls the publish: it is tried again until the deadline.
-// The message carries ctx's trace context.
-func (p *Publisher) sendAsync(ctx context.Context, subject, msgID string, data []byte) (jetstream.PubAckFuture, time.Time, error) {
+// The message carries it.header and ctx's trace context. The error is
+// nats.go's, not yet worded (see failure).
+func (p *Publisher) sendAsync(ctx context.Context, it *lineItem) (jetstream.PubAckFuture, time.Time, error) {
 	deadline := time.Now().Add(p.cfg.AckTimeout)
 	for {
-		m := &nats.Msg{Subject: subject, Data: data}
+		m := &nats.Msg{Subject: it.subject, Data: it.data, Header: it.header}
 		m.Header = InjectTrace(ctx, m.Header)
-		future, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(TraceStream))
+		future, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(it.msgID), jetstream.WithExpectStream(TraceStream))
 		if err == nil {
 			return future, deadline, nil
 		}
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) {
-			return nil, deadline, publishError(subject, err)
+			return nil, deadline, err
 		}
 	}
 }
 
 // awaitAck waits for f's PubAck until deadline, on timer (stopped, and
-// left stopped).
+// left stopped). The error is nats.go's, not yet worded (see failure).
 func awaitAck(f jetstream.PubAckFuture, deadline time.Time, timer *time.Timer) (*jetstream.PubAck, error) {
-	subject := f.Msg().Subject
 	select {
 	case ack := <-f.Ok():
 		return ack, nil
 	case err := <-f.Err():
-		return nil, publishError(subject, err)
+		return nil, err
 	default:
 	}
 	timer.Reset(time.Until(deadline))
@@ -379,8 +522,8 @@ func awaitAck(f jetstream.PubAckFuture, deadline time.Time, timer *time.Timer) (
 	case ack := <-f.Ok():
 		return ack, nil
 	case err := <-f.Err():
-		return nil, publishError(subject, err)
+		return nil, err
 	case <-timer.C:
-		return nil, publishError(subject, fmt.Errorf("no PubAck within the ack timeout: %w", jetstream.ErrAsyncPublishTimeout))
+		return nil, fmt.Errorf("no PubAck within the ack timeout: %w", jetstream.ErrAsyncPublishTimeout)
 	}
 }

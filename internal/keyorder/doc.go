@@ -1,9 +1,8 @@
 // Package keyorder runs tasks in order per key and concurrently across
-// keys: the fan-out deadletter replay and purge use to act on records in
-// order per waybill and on several waybills at once, a synchronous call
-// per task. (Publishing events, `pathupdate publish` and the gateway,
-// uses pathupdate's own pipeline instead, which needs no goroutine per
-// event.)
+// keys: the fan-out deadletter purge uses to delete records several at
+// once, a synchronous call per task. (Publishing events, `pathupdate
+// publish`, the gateway and deadletter replay, uses pathupdate's own
+// pipeline instead, which needs no goroutine per event.)
 //
 // A Runner starts a task only after every earlier task of its key has
 // finished, runs at most Config.Concurrency keys at once and holds at most
