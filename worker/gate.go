@@ -31,6 +31,7 @@ type gate struct {
 	poll   time.Duration // between two checks while closed
 	shut   bool
 	pin    string // the pin JetStream gave us, from Nats-Pin-Id
+	dseq   uint64 // the consumer's delivery sequence of the last message to us
 }
 
 // gatePollDefault is how often a closed gate asks the consumer again.
@@ -62,6 +63,25 @@ func (g *gate) pinned(id string, mayClose bool) (watch bool) {
 	g.pin = id
 	if g.shut || !mayClose {
 		return false
+	}
+	g.shut = true
+	return true
+}
+
+// gap takes the consumer's delivery sequence of a message: deliveries of
+// a consumer are numbered one by one, and all go to the pinned client, so
+// a jump means deliveries to us went missing in transit (a connection lost
+// with a node). The messages missing are out to no one who will settle
+// them; JetStream gives them again after AckWait, and a later event of
+// their waybill must not be delivered before them. A jump closes the gate
+// when it is open and reports true (the caller watches it, as for a new
+// pin); the watch opens it once nothing of the partition is out elsewhere,
+// that is once the missing ones came back to us.
+func (g *gate) gap(dseq uint64) (watch bool) {
+	last := g.dseq
+	g.dseq = dseq
+	if last == 0 || dseq <= last+1 || g.shut {
+		return false // the first, the next, a new leader's numbering, or closed anyway
 	}
 	g.shut = true
 	return true

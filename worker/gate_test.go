@@ -82,10 +82,11 @@ func TestGateCheck(t *testing.T) {
 func TestGateState(t *testing.T) {
 	t.Parallel()
 	type step struct {
-		do        string // "open", or "pin" with id and mayClose
+		do        string // "open", "pin" with id and mayClose, or "delivery" with dseq
 		id        string
 		mayClose  bool
-		wantWatch bool // pin: the caller must watch the gate
+		dseq      uint64
+		wantWatch bool // pin, delivery: the caller must watch the gate
 		closed    bool // after the step
 	}
 	for _, tc := range []struct {
@@ -112,6 +113,18 @@ func TestGateState(t *testing.T) {
 			{do: "open"},
 			{do: "pin", id: "", mayClose: true, closed: false},
 		}},
+		{"a jump in the delivery sequence closes an open gate", []step{
+			{do: "delivery", dseq: 1, closed: true}, // the first, while closed
+			{do: "open"},
+			{do: "delivery", dseq: 2, closed: false},
+			{do: "delivery", dseq: 3, closed: false},
+			{do: "delivery", dseq: 5, wantWatch: true, closed: true}, // 4 went missing
+			{do: "delivery", dseq: 8, closed: true},                  // already being watched
+			{do: "open"},
+			{do: "delivery", dseq: 9, closed: false},
+			{do: "delivery", dseq: 2, closed: false}, // a new leader numbering from its own state
+			{do: "delivery", dseq: 3, closed: false},
+		}},
 		{"a partition being released does not close", []step{
 			{do: "open"},
 			{do: "pin", id: "a", mayClose: false, closed: false},
@@ -127,6 +140,10 @@ func TestGateState(t *testing.T) {
 				switch s.do {
 				case "open":
 					g.open()
+				case "delivery":
+					if w := g.gap(s.dseq); w != s.wantWatch {
+						t.Fatalf("step %d: gap(%d) = %v, want %v", i, s.dseq, w, s.wantWatch)
+					}
 				case "pin":
 					if w := g.pinned(s.id, s.mayClose); w != s.wantWatch {
 						t.Fatalf("step %d: pinned(%q) = %v, want %v", i, s.id, w, s.wantWatch)

@@ -105,9 +105,17 @@ func (p *partition) handle(msg jetstream.Msg) {
 	if pin != "" && pin == p.pinMoved {
 		p.pinMoved = "" // the pin advised is ours
 	}
+	// A jump in the consumer's delivery sequence closes the gate too
+	// (gate.gap): the deliveries missing come back only after AckWait.
+	last := p.gate.dseq
 	if p.gate.pinned(pin, !p.stopping) {
 		p.watchGate()
 		p.log.Info().Msg("pinned anew: waiting until no other worker holds this partition's messages")
+	}
+	if !p.stopping && p.gate.gap(meta.Sequence.Consumer) {
+		p.watchGate()
+		p.log.Info().Uint64("delivery", meta.Sequence.Consumer).Uint64("previous", last).
+			Msg("deliveries to this worker went missing in transit: waiting until JetStream gives them again")
 	}
 	stats.received.Add(1)
 	if p.stopping {
