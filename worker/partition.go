@@ -93,7 +93,9 @@ func (p *partition) handle(msg jetstream.Msg) {
 	if p.lanes.hold(h) {
 		// JetStream redelivered a message we still hold (a keep-alive was
 		// late). It keeps its place in the lane; the newest delivery is
-		// the one answered.
+		// the one answered. Its delivery sequence counts, or the next
+		// delivery would look like a jump (gate.gap).
+		p.gate.dseq = meta.Sequence.Consumer
 		p.mu.Unlock()
 		stats.redeliveriesMerged.Add(1)
 		return

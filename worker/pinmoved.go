@@ -136,8 +136,7 @@ func (w *Worker) evict(p *partition, why string) {
 	w.stats.pinsLost.Add(1)
 	go func() {
 		defer w.evicting.Done()
-		t0 := time.Now()
 		n := p.release(w.cfg.ShutdownTimeout)
-		p.log.Warn().Dur("took", time.Since(t0)).Int("handed_back", n).Str("why", why).Msg("partition released: its pin moved while this worker held messages of it")
+		p.log.Warn().Int("handed_back", n).Str("why", why).Msg("partition released: its pin moved while this worker held messages of it")
 	}()
 }
