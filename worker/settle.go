@@ -23,8 +23,9 @@ type attempt struct {
 	// published is when JetStream stored the event, read once it is
 	// delivered (for the observer's latency and the history's).
 	published time.Time
-	span      trace.Span // the settle span; nil when tracing is off (tracing.go)
-	result    string     // how it was settled, for the span
+	span      trace.Span      // the settle span; nil when tracing is off (tracing.go)
+	ctx       context.Context // span's context, under callCtx: the API calls' parent
+	result    string          // how it was settled, for the span
 }
 
 // settle delivers h until it is acked or dead-lettered, doing what
@@ -36,8 +37,9 @@ func (p *partition) settle(h *held) error {
 	// The delay sequences are made at the first failure: most events are
 	// delivered at the first call and never draw from them.
 	in := retry.Input{Invalid: invalid}
-	a := attempt{span: p.startSettle(h)}
-	defer endSettle(&a)
+	var a attempt
+	a.ctx, a.span = p.startSettle(h)
+	defer endSettle(h, &a)
 	if invalid != nil {
 		w.stats.invalid.Add(1)
 		now := w.cfg.Now()
@@ -112,7 +114,7 @@ func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupda
 	a.calls++
 	ctx, span := p.startCall(a)
 	o := w.callers.call(ctx, ev)
-	endCall(span, o)
+	endCall(span, a.calls, o)
 	w.slots.release()
 	w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
 	if p.callCtx.Err() != nil {

@@ -18,30 +18,56 @@ import (
 // the outcome, errcode and attempt, never the waybill, the token or the
 // message: a trace backend is not where a waybill may be looked up.
 // With tracing off (no TracerProvider) none of this runs.
+//
+// Tracing is on the path of every event, so it is built to allocate
+// little: the start options are made once per worker (spanOptions), the
+// settle span's context is the API calls' parent (no second context per
+// call), and what is known only per event or at the end goes in with one
+// SetAttributes per span (one lock, one growth of the span's attributes,
+// one slice instead of one per attribute group).
 
-// startSettle starts h's settle span; nil when tracing is off.
-func (p *partition) startSettle(h *held) trace.Span {
-	if p.w.tracer == nil {
-		return nil
-	}
-	ctx := pathupdate.ExtractTrace(context.Background(), p.msgOf(h).Headers())
-	_, span := p.w.tracer.Start(ctx, "settle", trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", pathupdate.TraceStream),
-			attribute.Int64("messaging.nats.stream.sequence", int64(h.seq))))
-	return span
+// spanOptions are the start options of the worker's spans, the same for
+// every event: made once with the tracer, so that starting a span makes no
+// option. The start attributes are the constant ones a sampler may decide
+// by (OpenTelemetry's messaging conventions); the per-event ones (stream
+// sequence, attempt) are set when the span ends, with its outcome.
+type spanOptions struct {
+	settle []trace.SpanStartOption
+	call   []trace.SpanStartOption
 }
 
-// endSettle ends a's settle span with how the event was settled.
-func endSettle(a *attempt) {
+func newSpanOptions() spanOptions {
+	return spanOptions{
+		settle: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", pathupdate.TraceStream))},
+		call: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)},
+	}
+}
+
+// startSettle starts h's settle span and returns it with its context,
+// under callCtx: the parent of the event's API calls. Nil and nil when
+// tracing is off.
+func (p *partition) startSettle(h *held) (context.Context, trace.Span) {
+	if p.w.tracer == nil {
+		return nil, nil
+	}
+	ctx := pathupdate.ExtractTrace(p.callCtx, p.msgOf(h).Headers())
+	return p.w.tracer.Start(ctx, "settle", p.w.spanOpts.settle...)
+}
+
+// endSettle ends a's settle span with h's stream sequence and how the
+// event was settled.
+func endSettle(h *held, a *attempt) {
 	if a.span == nil {
 		return
 	}
-	a.span.SetAttributes(outcomeAttributes(a.outcome)...)
-	a.span.SetAttributes(attribute.Int("pathupdate.attempt", a.calls))
 	if a.result == "" {
 		a.result = "handed_back" // the worker stopped or lost the partition first
 	}
-	a.span.SetAttributes(attribute.String("pathupdate.result", a.result))
+	var buf [6]attribute.KeyValue
+	attrs := append(buf[:0], attribute.Int64("messaging.nats.stream.sequence", int64(h.seq)),
+		attribute.Int("pathupdate.attempt", a.calls), attribute.String("pathupdate.result", a.result))
+	a.span.SetAttributes(appendOutcome(attrs, a.outcome)...)
 	if a.result != "delivered" && a.result != "handed_back" {
 		a.span.SetStatus(codes.Error, a.result)
 	}
@@ -54,26 +80,26 @@ func (p *partition) startCall(a *attempt) (context.Context, trace.Span) {
 	if a.span == nil {
 		return p.callCtx, nil
 	}
-	return p.w.tracer.Start(trace.ContextWithSpan(p.callCtx, a.span), "updatePath", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.Int("pathupdate.attempt", a.calls)))
+	return p.w.tracer.Start(a.ctx, "updatePath", p.w.spanOpts.call...)
 }
 
-// endCall ends an API call's span with its outcome.
-func endCall(span trace.Span, o pathupdate.Outcome) {
+// endCall ends the span of an API call, the attempt-th, with its outcome.
+func endCall(span trace.Span, attempt int, o pathupdate.Outcome) {
 	if span == nil {
 		return
 	}
-	span.SetAttributes(outcomeAttributes(o)...)
+	var buf [4]attribute.KeyValue
+	attrs := append(buf[:0], attribute.Int("pathupdate.attempt", attempt))
+	span.SetAttributes(appendOutcome(attrs, o)...)
 	if o.Kind != pathupdate.Delivered {
 		span.SetStatus(codes.Error, o.Kind.String())
 	}
 	span.End()
 }
 
-// outcomeAttributes describe an API answer without what it quotes of the
-// event (errmsg may).
-func outcomeAttributes(o pathupdate.Outcome) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 3)
+// appendOutcome appends the attributes that describe an API answer
+// without what it quotes of the event (errmsg may): at most three.
+func appendOutcome(attrs []attribute.KeyValue, o pathupdate.Outcome) []attribute.KeyValue {
 	if o.Kind != 0 {
 		attrs = append(attrs, attribute.String("pathupdate.outcome", o.Kind.String()))
 	}
@@ -92,7 +118,7 @@ func outcomeAttributes(o pathupdate.Outcome) []attribute.KeyValue {
 func (p *partition) traceContextOf(h *held, a attempt) (parent, state string) {
 	hd := p.msgOf(h).Headers()
 	if a.span != nil {
-		hd = pathupdate.InjectTrace(trace.ContextWithSpan(context.Background(), a.span), nil)
+		hd = pathupdate.InjectTrace(a.ctx, nil)
 	}
 	c := pathupdate.HeaderCarrier(hd)
 	return c.Get(pathupdate.TraceParentHeader), c.Get(pathupdate.TraceStateHeader)

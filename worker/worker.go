@@ -59,6 +59,7 @@ type Worker struct {
 	rate       *rateShare   // this worker's share of Config.RateLimit (rate.go)
 	quota      *quotaState  // WeChat's quota, watched and obeyed (quota.go)
 	tracer     trace.Tracer // nil: tracing off (tracing.go)
+	spanOpts   spanOptions  // the start options of tracer's spans
 	// historyStore reads the delivery history for redeliveries a previous
 	// holder may have settled (settled.go); nil without Config.History.
 	historyStore *history.Store
@@ -126,6 +127,7 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		pauseChanged: make(chan struct{}, 1),
 		pauseMoved:   make(chan struct{}),
 		tracer:       pathupdate.TracerOf(cfg.TracerProvider),
+		spanOpts:     newSpanOptions(),
 	}
 	if cfg.History != nil {
 		w.historyStore = history.NewStore(js, cfg.Now)
