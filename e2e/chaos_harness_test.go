@@ -190,7 +190,7 @@ func startChaosWorker(t *testing.T, natsURL, apiBase string, o workerOpts) *work
 	if !o.NoCredentials {
 		args = append(args, "--appid", sandbox.DefaultAppID, "--appsecret", sandbox.DefaultAppSecret)
 	}
-	args = append(append(args, "--log-format", "json", "--log-level", "info",
+	args = append(append(args, "--log-format", "json", "--log-level", logLevel(),
 		"--concurrency", strconv.Itoa(o.Concurrency), "--max-in-flight", strconv.Itoa(o.MaxInFlight),
 		"--retry-initial", "10ms", "--retry-max", o.RetryMax.String(), "--retry-attempts", strconv.Itoa(o.RetryAttempts),
 		"--ack-wait", "3s", "--pinned-ttl", "2s", "--member-ttl", "2s", "--shutdown-timeout", "5s",
@@ -212,6 +212,16 @@ func startChaosWorker(t *testing.T, natsURL, apiBase string, o workerOpts) *work
 		}
 	})
 	return p
+}
+
+// logLevel is the chaos workers' --log-level: PATHUPDATE_E2E_LOG_LEVEL
+// (trace logs every delivery a partition receives, with PATHUPDATE_E2E_LOGS
+// to keep the logs), or info.
+func logLevel() string {
+	if l := os.Getenv("PATHUPDATE_E2E_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "info"
 }
 
 // alive reports whether the process still runs.

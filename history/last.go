@@ -47,3 +47,33 @@ func (r Record) SettledBy(seq uint64) bool {
 	}
 	return false
 }
+
+// Settled reports whether the history holds a record of waybillID's event
+// at stream sequence seq being delivered or dead-lettered: proof of that
+// event itself, where SettledBy infers it from a later one. It reads the
+// waybill's records (by subject), so it is for the rare question, not for
+// every event. A missing stream gives ErrNoHistory.
+func (s *Store) Settled(ctx context.Context, waybillID string, seq uint64) (bool, error) {
+	hist, err := s.js.Stream(ctx, Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, ErrNoHistory
+	}
+	if err != nil {
+		return false, fmt.Errorf("history: stream %s: %w", Stream, err)
+	}
+	found := false
+	err = eachBySubject(ctx, hist, Subject(waybillID), func(m *jetstream.RawStreamMsg) error {
+		if r, err := decode(m.Data); err == nil && r.Seq == seq && (r.State == Delivered || r.State == DeadLettered) {
+			found = true
+			return errFound
+		}
+		return nil
+	})
+	if found {
+		return true, nil
+	}
+	return false, err
+}
+
+// errFound stops a scan that found what it looked for.
+var errFound = errors.New("found")

@@ -80,6 +80,12 @@ func (p *partition) handle(msg jetstream.Msg) {
 	h := &held{msg: msg, seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject),
 		published: meta.Timestamp, redelivered: meta.NumDelivered > 1}
 	stats := &p.w.stats
+	if e := p.log.Trace(); e.Enabled() {
+		// What the order-after-node-loss investigations read (the chaos
+		// tests' PATHUPDATE_E2E_LOG_LEVEL=trace): nothing is built when off.
+		e.Str("waybill", h.waybill).Uint64("seq", h.seq).Uint64("delivery", meta.Sequence.Consumer).
+			Uint64("delivered", meta.NumDelivered).Str("pin", msg.Headers().Get(pinHeader)).Msg("received")
+	}
 
 	p.mu.Lock()
 	if p.handedBack {
@@ -157,6 +163,7 @@ func (p *partition) openGate() {
 	if !p.gate.open() {
 		return
 	}
+	p.log.Trace().Msg("gate opened")
 	for _, ln := range p.lanes.all() {
 		p.startLaneLocked(ln)
 	}
@@ -191,6 +198,9 @@ func (p *partition) runLane(ln *lane) {
 		if unknown && redelivered {
 			stale = p.settledElsewhere(h)
 		}
+		if stale {
+			stale = p.staleConfirmed(h)
+		}
 
 		settle := p.settle
 		if stale {
@@ -204,10 +214,12 @@ func (p *partition) runLane(ln *lane) {
 			p.mu.Unlock()
 			return
 		}
+		p.w.settledWin.mark(h.seq)
 		p.mu.Lock()
 		p.lanes.settled(ln)
 		p.settled.note(h.waybill, h.seq)
 		p.mu.Unlock()
+		p.log.Trace().Str("waybill", h.waybill).Uint64("seq", h.seq).Bool("stale", stale).Msg("settled")
 	}
 }
 

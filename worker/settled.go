@@ -96,3 +96,37 @@ func (s *settledSeqs) knows(waybill string) bool {
 	_, ok := s.prev[waybill]
 	return ok
 }
+
+// staleConfirmed checks h, a redelivery taken for an event settled already
+// (its waybill has a later one settled), against what is known of h's own
+// event, and reports whether it may be acked without a call.
+//
+// The inference from a later event holds only if every older event of the
+// waybill went through a lane before it. A delivery lost in transit with a
+// node breaks that: the later events come first, and the lost one comes
+// back after AckWait looking like a redelivery of one settled already;
+// acking it would lose it. So: settled by this worker (its window) or a
+// record of its own delivery in the history: acked. Older than the window:
+// the inference stands, nothing better is known. Otherwise it is
+// delivered, late rather than lost (counted in Stats.DeliveredLate).
+func (p *partition) staleConfirmed(h *held) bool {
+	settled, known := p.w.settledWin.settled(h.seq)
+	if settled || !known {
+		return true
+	}
+	if hs := p.w.historyStore; hs != nil {
+		ctx, cancel := context.WithTimeout(p.softCtx, settledLookupTimeout)
+		ok, err := hs.Settled(ctx, h.waybill, h.seq)
+		cancel()
+		if ok {
+			return true
+		}
+		if err != nil {
+			p.log.Debug().Err(err).Str("waybill", h.waybill).Uint64("seq", h.seq).Msg("history lookup of an event's own delivery failed")
+		}
+	}
+	p.w.stats.deliveredLate.Add(1)
+	p.log.Warn().Str("waybill", h.waybill).Uint64("seq", h.seq).
+		Msg("an event came after a later one of its waybill was settled, and nothing shows it was settled itself (a delivery lost in transit): delivering it late rather than losing it")
+	return false
+}

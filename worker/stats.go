@@ -21,6 +21,7 @@ type counters struct {
 	redeliveriesMerged  atomic.Uint64
 	handedBack          atomic.Uint64
 	staleAcked          atomic.Uint64
+	deliveredLate       atomic.Uint64
 	pinsLost            atomic.Uint64
 }
 
@@ -52,6 +53,7 @@ type Stats struct {
 	RedeliveriesMerged  uint64 // redeliveries of a message already held
 	HandedBack          uint64 // Nak'ed at shutdown for another worker
 	StaleAcked          uint64 // redeliveries of events settled already (an ack lost with a stream leader), acked without a call
+	DeliveredLate       uint64 // events that came after a later one of their waybill was settled and were not settled themselves: delivered out of order rather than lost (settled.go)
 	PinsLost            uint64 // partitions released because their pin moved to another worker while this one held messages (pinmoved.go)
 	Held                int    // messages held now
 	Lanes               int    // waybills with held messages now
@@ -85,6 +87,7 @@ func (w *Worker) Stats() Stats {
 		RedeliveriesMerged: c.redeliveriesMerged.Load(),
 		HandedBack:         c.handedBack.Load(),
 		StaleAcked:         c.staleAcked.Load(),
+		DeliveredLate:      c.deliveredLate.Load(),
 		PinsLost:           c.pinsLost.Load(),
 		Held:               heldN,
 		Lanes:              lanes,

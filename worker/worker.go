@@ -63,6 +63,10 @@ type Worker struct {
 	// historyStore reads the delivery history for redeliveries a previous
 	// holder may have settled (settled.go); nil without Config.History.
 	historyStore *history.Store
+	// settledWin is which recent stream sequences this worker settled
+	// (seqwindow.go): a redelivery below a settled one of its waybill is
+	// acked without a call only if it was settled itself.
+	settledWin *seqWindow
 
 	mu      sync.Mutex
 	started bool
@@ -128,6 +132,7 @@ func New(js jetstream.JetStream, api Deliverer, dl DeadLetterWriter, cfg Config)
 		pauseMoved:   make(chan struct{}),
 		tracer:       pathupdate.TracerOf(cfg.TracerProvider),
 		spanOpts:     newSpanOptions(),
+		settledWin:   newSeqWindow(seqWindowBits),
 	}
 	if cfg.History != nil {
 		w.historyStore = history.NewStore(js, cfg.Now)
