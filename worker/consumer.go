@@ -69,11 +69,18 @@ func (c partitionCounts) NumAckPending(ctx context.Context) (int, error) {
 	return info.NumAckPending, nil
 }
 
+// Ours leaves out the held messages whose ack was sent: the consumer may
+// have taken the ack and dropped them from NumAckPending while their lanes
+// wait for its confirmation, and counting them as ours would let them
+// stand in for as many messages out elsewhere, or lost in transit to us
+// (a node lost while acks were in flight opened the gate over three lost
+// deliveries, 2026-12-07). An ack sent but not taken only keeps the gate
+// closed until it is.
 func (c partitionCounts) Ours() (int, uint64) {
 	c.p.mu.Lock()
 	defer c.p.mu.Unlock()
 	heldN, _ := c.p.lanes.counts()
-	return heldN, c.p.acks
+	return heldN - c.p.acking, c.p.acks
 }
 
 // release stops pulling, lets API calls in progress finish (at most
@@ -219,6 +226,7 @@ func (p *partition) handBack() int {
 	p.mu.Lock()
 	p.handedBack = true
 	hs := p.lanes.takeAll()
+	p.acking = 0
 	p.mu.Unlock()
 	if len(hs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

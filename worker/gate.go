@@ -11,8 +11,9 @@ type gateCounts interface {
 	// NumAckPending is the consumer's count of messages delivered and not
 	// yet acked, by any worker (consumer info's NumAckPending).
 	NumAckPending(ctx context.Context) (int, error)
-	// Ours is how many messages this partition holds, and how many acks it
-	// has sent so far (a running total).
+	// Ours is how many messages this partition holds and has not acked
+	// yet (an acked one may be out of NumAckPending already), and how many
+	// messages it has acked so far (a running total).
 	Ours() (held int, acks uint64)
 }
 
@@ -92,8 +93,8 @@ func (g *gate) pinID() string { return g.pin }
 
 // check asks once whether the gate may open. The consumer's unacked count
 // N is compared with a lower bound of how many of those are ours: what we
-// held before asking, less every ack we sent meanwhile (lanes finish what
-// they had started). Messages that reach us meanwhile are not counted,
+// held and had not acked before asking, less every ack we sent meanwhile
+// (lanes finish what they had started). Messages that reach us meanwhile are not counted,
 // since N may predate them. N <= ours then means no one else holds
 // anything; any error in the bound only keeps the gate closed a while
 // longer. An error asking keeps it closed too.

@@ -22,6 +22,10 @@ type held struct {
 	// metadata, read once in handle); guarded by partition.mu. Only then
 	// can it be an event another holder settled and lost the ack of.
 	redelivered bool
+	// acked: an ack of it was sent (guarded by partition.mu). The
+	// consumer may count it out of its pending already, so the takeover
+	// gate no longer counts it as ours.
+	acked bool
 	// backlog is how many messages of its lane waited behind it when it
 	// became the lane's head (set by the lane's runner, under the
 	// partition's lock): its claim to a call slot (callSlots).

@@ -30,8 +30,12 @@ type partition struct {
 	callCtx     context.Context
 	cancelCalls context.CancelFunc
 
-	mu         sync.Mutex // guards the fields below, lanes and gate
-	acks       uint64     // acks sent, for the gate's count
+	mu sync.Mutex // guards the fields below, lanes and gate
+	// acks counts the held messages acked so far (first attempts), and
+	// acking those of them still held (their ack not yet confirmed): what
+	// the gate's count of ours leaves out (gate.check, partitionCounts).
+	acks       uint64
+	acking     int
 	stopping   bool
 	handedBack bool
 	lanes      *lanes
@@ -214,13 +218,22 @@ func (p *partition) runLane(ln *lane) {
 			p.mu.Unlock()
 			return
 		}
-		p.w.settledWin.mark(h.seq)
-		p.mu.Lock()
-		p.lanes.settled(ln)
-		p.settled.note(h.waybill, h.seq)
-		p.mu.Unlock()
+		p.doneWith(ln, h)
 		p.log.Trace().Str("waybill", h.waybill).Uint64("seq", h.seq).Bool("stale", stale).Msg("settled")
 	}
+}
+
+// doneWith forgets h, its lane's head, once settled, and remembers that it
+// was (settledSeqs, the worker's seqWindow).
+func (p *partition) doneWith(ln *lane, h *held) {
+	p.w.settledWin.mark(h.seq)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lanes.settled(ln)
+	if h.acked {
+		p.acking--
+	}
+	p.settled.note(h.waybill, h.seq)
 }
 
 // msgOf returns the newest delivery of h.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/deadletter"
@@ -280,12 +281,22 @@ func (p *partition) ack(h *held) error {
 			p.log.Warn().Err(err).Uint64("seq", h.seq).Msg("ack not confirmed; trying again")
 		},
 	}, func(ctx context.Context) error {
-		p.mu.Lock()
-		p.acks++
-		m := h.msg
-		p.mu.Unlock()
-		return p.confirmer.ack(ctx, m.Reply(), h.seq, ackConfirmTimeout)
+		return p.confirmer.ack(ctx, p.ackSent(h).Reply(), h.seq, ackConfirmTimeout)
 	})
+}
+
+// ackSent notes that h is being acked and returns its newest delivery, the
+// one to ack: from the first ack on, the takeover gate no longer counts h
+// as ours (partitionCounts.Ours).
+func (p *partition) ackSent(h *held) jetstream.Msg {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !h.acked {
+		h.acked = true
+		p.acks++
+		p.acking++
+	}
+	return h.msg
 }
 
 // ackConfirmTimeout bounds the wait for one ack's confirmation; a
