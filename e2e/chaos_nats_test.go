@@ -61,6 +61,9 @@ func TestChaosNATSRestart(t *testing.T) {
 		t.Errorf("%d dead letters (first: %s %q), want none", len(dls), dls[0].Reason, dls[0].ErrMsg)
 	}
 	f.Notes = fmt.Sprintf("%d restarts, down %v; %d publish attempts failed and were retried", len(downFor), downFor, fd.failures.Load())
+	if kept, _ := leftInStream(r.js); kept > 0 {
+		f.Notes += fmt.Sprintf("; the server kept %d acked events in the work-queue stream (streamSettled)", kept)
+	}
 	for _, w := range workers {
 		requireHealthy(t, w)
 	}
