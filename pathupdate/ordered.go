@@ -43,6 +43,10 @@ type ordered struct {
 	// heldBack is the error of the events held back behind first, which
 	// failed with cause.
 	heldBack func(first *lineItem, cause error) error
+	// recycle, when set, is handed every batch run has taken, emptied,
+	// for its feeder to fill again (a batch of lines is garbage to
+	// collect otherwise).
+	recycle func([]lineItem)
 }
 
 // lineItem is one event on its way to the stream (a line of PublishLines,
@@ -312,8 +316,14 @@ func (d *orderedRun) run(in <-chan []lineItem) {
 		if in == nil && d.inFlight == 0 && d.waiting == 0 {
 			return
 		}
+		// Take more only while it can help: below readAhead, and while
+		// fewer waybills are ready than a whole window. With interleaved
+		// input nearly every waiting event is ready, and reading on to
+		// readAhead would only queue tens of thousands of events whose
+		// bookkeeping has left the CPU's caches by their turn; input that
+		// keeps a waybill's lines together has few ready and reads on.
 		take := in
-		if d.waiting >= d.cfg.readAhead {
+		if d.waiting >= d.cfg.readAhead || len(d.ready) >= d.cfg.maxPending {
 			take = nil // settle first
 		}
 		// JetStream answers a connection's publishes in order, so waiting
@@ -335,6 +345,10 @@ func (d *orderedRun) run(in <-chan []lineItem) {
 			}
 			for i := range batch {
 				d.take(batch[i])
+			}
+			if d.cfg.recycle != nil {
+				clear(batch)
+				d.cfg.recycle(batch[:0])
 			}
 		case ack := <-okc:
 			d.settleOldest(ack, nil)
@@ -569,8 +583,9 @@ func (p *Publisher) sendAsync(ctx context.Context, it *lineItem) (jetstream.PubA
 	if h == nil {
 		h = make(nats.Header, 2)
 	}
-	h[jetstream.MsgIDHeader] = []string{it.msgID}
-	h[jetstream.ExpectedStreamHeader] = []string{TraceStream}
+	v := &[2]string{it.msgID, TraceStream} // one allocation for both values
+	h[jetstream.MsgIDHeader] = v[0:1:1]
+	h[jetstream.ExpectedStreamHeader] = v[1:2:2]
 	h = InjectTrace(ctx, h)
 	for {
 		m := &nats.Msg{Subject: it.subject, Data: it.data, Header: h}

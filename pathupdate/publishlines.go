@@ -24,6 +24,9 @@ const ReadAheadPerPending = 16
 // once: one channel operation per batch, not per line.
 const lineBatch = 64
 
+// lineSlab is the size of the blocks readLines copies lines into.
+const lineSlab = 32 << 10
+
 // Summary counts what PublishLines did with its input.
 type Summary struct {
 	Accepted   int         // stored by the stream
@@ -79,8 +82,9 @@ func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func
 	// Reading and decoding run in their own goroutine; this one publishes
 	// and settles, and alone owns the bookkeeping (no locks).
 	lines := make(chan []lineItem, 4)
+	free := make(chan []lineItem, cap(lines)+2) // every batch there can be: recycle never blocks
 	readErr := make(chan error, 1)
-	go func() { readErr <- p.readLines(ctx, r, lines) }()
+	go func() { readErr <- p.readLines(ctx, r, lines, free) }()
 	t := &tally{progress: progress}
 	d := p.newOrdered(ordered{
 		maxPending: p.cfg.MaxPending,
@@ -95,6 +99,12 @@ func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func
 		heldBack: func(first *lineItem, _ error) error {
 			return fmt.Errorf("%w (line %d of waybill %s was not): publish the input again", ErrHeldBack, first.n, first.waybill)
 		},
+		recycle: func(b []lineItem) {
+			select {
+			case free <- b:
+			default:
+			}
+		},
 	})
 	d.run(lines)
 	err := <-readErr
@@ -105,16 +115,32 @@ func (p *Publisher) PublishLines(ctx context.Context, r io.Reader, progress func
 // readLines reads r and hands every non-blank line, decoded, to out in
 // batches, in input order; it closes out when it stops. It stops at the
 // end of r, at a reading failure or once ctx is done: a line read after
-// that is not handed over.
-func (p *Publisher) readLines(ctx context.Context, r io.Reader, out chan<- []lineItem) error {
+// that is not handed over. Batches come back through free to be filled
+// again.
+func (p *Publisher) readLines(ctx context.Context, r io.Reader, out chan<- []lineItem, free <-chan []lineItem) error {
 	defer close(out)
 	br := bufio.NewReaderSize(r, 64<<10)
 	batch := make([]lineItem, 0, lineBatch)
 	flush := func() {
 		if len(batch) > 0 {
 			out <- batch
-			batch = make([]lineItem, 0, lineBatch)
+			select {
+			case batch = <-free:
+			default:
+				batch = make([]lineItem, 0, lineBatch)
+			}
 		}
+	}
+	// Lines' bytes are copied into slabs, not one allocation each: a slab
+	// lives until the last of its lines is published.
+	var slab []byte
+	copyLine := func(line []byte) []byte {
+		if cap(slab)-len(slab) < len(line) {
+			slab = make([]byte, 0, max(lineSlab, len(line)))
+		}
+		n := len(slab)
+		slab = append(slab, line...)
+		return slab[n:len(slab):len(slab)]
 	}
 	defer flush() // runs before close(out)
 	var buf []byte
@@ -160,7 +186,7 @@ func (p *Publisher) readLines(ctx context.Context, r io.Reader, out chan<- []lin
 				}
 				var data []byte
 				if canonical {
-					data = bytes.Clone(line) // line is reused for the next one
+					data = copyLine(line) // line is reused for the next one
 				} else {
 					data = ev.Encode()
 				}

@@ -13,7 +13,7 @@ import (
 
 // Sizes of a full run (`make bench`): within about 10 minutes on 2 cores.
 const (
-	RepsDefault          = 3
+	RepsDefault          = 5
 	PublishEventsDefault = 200_000
 	BacklogEventsDefault = 200_000
 	WaybillsDefault      = 10_000

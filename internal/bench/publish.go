@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -109,6 +110,7 @@ func (r *runner) timePublish(ctx context.Context, v publishVariant, n int) (floa
 		return 0, err
 	}
 	defer e.close()
+	runtime.GC() // the previous variant's garbage is not collected on this one's time
 	start := time.Now()
 	if err := v.run(ctx, e); err != nil {
 		return 0, err

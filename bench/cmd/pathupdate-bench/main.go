@@ -39,7 +39,7 @@ func run(ctx context.Context) error {
 		peerBin     = flag.String("peer-bin", "", "bench/peer binary for scenario 7 (default: go build in bench/peer)")
 		profileDir  = flag.String("cpuprofile-dir", "", "write a CPU profile of the harness per scenario here")
 		markdown    = flag.Bool("markdown", false, "print the table as Markdown")
-		reps        = flag.Int("reps", 0, "repetitions of scenarios 1 and 2 (default 3, quick 1)")
+		reps        = flag.Int("reps", 0, "repetitions of scenarios 1 and 2 (default 5, quick 1)")
 		concurrency = flag.Int("concurrency", 0, "worker concurrency and peer subscribers (default the worker's, 64)")
 		memEvents   = flag.Int("memory-events", 0, "backlog of scenario 6 (default 1,000,000, quick 20,000)")
 		partitions  = flag.Int("partitions", 0, "partitions of the trace stream (default the product's, 8)")
