@@ -52,7 +52,7 @@ cluster:
 	bash deploy/cluster.sh
 
 # Benchmarks (docs/benchmarks.md): every scenario next to its reference,
-# about 15 minutes on 2 cores; bench-quick runs them all with small sizes
+# about 13–20 minutes on 2 cores; bench-quick runs them all with small sizes
 # in about a minute (a smoke run: rough ratios). The table is printed and
 # the JSON written to bench/results/. BENCHFLAGS adds flags, e.g.
 # BENCHFLAGS='-scenarios 1,2 -cpuprofile-dir bench/results/profiles'.
