@@ -26,6 +26,9 @@ type held struct {
 	// consumer may count it out of its pending already, so the takeover
 	// gate no longer counts it as ours.
 	acked bool
+	// late: settled after a later event of its waybill (staleConfirmed);
+	// its Settlement says so.
+	late bool
 	// backlog is how many messages of its lane waited behind it when it
 	// became the lane's head (set by the lane's runner, under the
 	// partition's lock): its claim to a call slot (callSlots).

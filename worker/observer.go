@@ -33,6 +33,10 @@ type Settlement struct {
 	// for end-to-end latency.
 	Published time.Time
 	At        time.Time // when it was settled
+	// Late: it came after a later event of its waybill was settled, and
+	// nothing showed it settled itself (a delivery lost in transit with a
+	// node), so it was settled out of order rather than lost.
+	Late bool
 }
 
 // NopObserver observes nothing.

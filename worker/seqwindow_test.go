@@ -99,8 +99,12 @@ func TestStaleConfirmed(t *testing.T) {
 				w.settledWin.mark(s)
 			}
 			p := &partition{w: w, softCtx: ctx, log: zerolog.Nop()}
-			if got := p.staleConfirmed(&held{waybill: tc.waybill, seq: 6}); got != tc.want {
+			h := &held{waybill: tc.waybill, seq: 6}
+			if got := p.staleConfirmed(h); got != tc.want {
 				t.Fatalf("staleConfirmed = %v, want %v", got, tc.want)
+			}
+			if h.late == tc.want {
+				t.Fatalf("late = %v with staleConfirmed %v: its Settlement must say Late exactly when it is delivered", h.late, tc.want)
 			}
 			if late := w.stats.deliveredLate.Load(); (late == 1) == tc.want {
 				t.Fatalf("DeliveredLate %d with staleConfirmed %v", late, tc.want)

@@ -138,7 +138,7 @@ func (p *partition) carryOut(h *held, ev pathupdate.Event, d retry.Decision, a *
 			w.stats.deliveredAfterRetry.Add(1)
 		}
 		a.published = h.published
-		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: a.published, At: w.cfg.Now()})
+		w.cfg.Observer.Settled(Settlement{Delivered: true, Outcome: a.outcome, Attempts: a.calls, Published: a.published, At: w.cfg.Now(), Late: h.late})
 		p.remember(h, ev, d, *a, 0)
 		a.result = "delivered"
 		if err := p.ack(h); err != nil {
@@ -231,7 +231,7 @@ func (p *partition) deadLetter(h *held, reason string, a attempt) (seq uint64, e
 		return 0, errStopping
 	}
 	w.stats.deadLettered(reason)
-	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: h.published, At: w.cfg.Now()})
+	w.cfg.Observer.Settled(Settlement{Reason: reason, Outcome: a.outcome, Attempts: a.calls, Published: h.published, At: w.cfg.Now(), Late: h.late})
 	return seq, nil
 }
 

@@ -126,6 +126,7 @@ func (p *partition) staleConfirmed(h *held) bool {
 		}
 	}
 	p.w.stats.deliveredLate.Add(1)
+	h.late = true
 	p.log.Warn().Str("waybill", h.waybill).Uint64("seq", h.seq).
 		Msg("an event came after a later one of its waybill was settled, and nothing shows it was settled itself (a delivery lost in transit): delivering it late rather than losing it")
 	return false

@@ -88,6 +88,7 @@ type Metrics struct {
 	events             *prometheus.CounterVec
 	retries            *prometheus.CounterVec
 	invalid            prometheus.Counter
+	late               prometheus.Counter
 	apiCalls           *prometheus.CounterVec
 	apiDuration        prometheus.Histogram
 	deliveryLatency    prometheus.Histogram
@@ -122,6 +123,10 @@ func New(cfg Config) (*Metrics, error) {
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "invalid_events_total",
 			Help: "Events that break the wire format, dead-lettered without an API call.",
+		}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "late_events_total",
+			Help: "Events settled after a later event of their waybill (lost in transit with a node, then redelivered): out of order rather than lost.",
 		}),
 		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "api_calls_total",
@@ -168,7 +173,7 @@ func New(cfg Config) (*Metrics, error) {
 	m.historyRecords.WithLabelValues("dropped")
 
 	cs := []prometheus.Collector{
-		m.events, m.retries, m.invalid, m.apiCalls, m.apiDuration, m.deliveryLatency,
+		m.events, m.retries, m.invalid, m.late, m.apiCalls, m.apiDuration, m.deliveryLatency,
 		m.breakerState, m.breakerTransitions, m.tokenFetches, m.historyRecords,
 		newLoadCollector(&m.load), newPauseCollector(&m.pause),
 	}
@@ -201,6 +206,9 @@ func (m *Metrics) Retried(o pathupdate.Outcome) {
 // Settled implements worker.Observer. Delivered events also feed the
 // latency histogram when JetStream's timestamp is known.
 func (m *Metrics) Settled(s worker.Settlement) {
+	if s.Late {
+		m.late.Inc()
+	}
 	if s.Delivered {
 		m.events.WithLabelValues("delivered", "").Inc()
 		if !s.Published.IsZero() && !s.At.IsZero() {

@@ -56,6 +56,7 @@ func TestObserverCounts(t *testing.T) {
 	m.Settled(worker.Settlement{Reason: deadletter.ReasonRejected, Outcome: notFound, Attempts: 1, Published: now, At: now})
 	m.Settled(worker.Settlement{Reason: deadletter.ReasonInvalidEvent, Published: now, At: now})
 	m.Settled(worker.Settlement{Reason: "something new", Published: now, At: now})
+	m.Settled(worker.Settlement{Delivered: true, Outcome: ok, Attempts: 1, Late: true})
 	m.Settled(worker.Settlement{Delivered: true, Outcome: ok}) // no timestamps: no latency sample
 	m.BreakerChanged(retry.Closed, retry.Open)
 	m.TokenFetched(metrics.SourceStable, nil)
@@ -73,12 +74,13 @@ func TestObserverCounts(t *testing.T) {
 		{"pathupdate_api_calls_total", []string{"kind=rejected", "errcode=40199"}, 1},
 		{"pathupdate_api_call_duration_seconds", nil, 3},
 		{"pathupdate_retries_total", []string{"errcode=-1"}, 1},
-		{"pathupdate_events_total", []string{"outcome=delivered", "reason="}, 2},
+		{"pathupdate_events_total", []string{"outcome=delivered", "reason="}, 3},
 		{"pathupdate_events_total", []string{"outcome=dead_lettered", "reason=rejected"}, 1},
 		{"pathupdate_events_total", []string{"outcome=dead_lettered", "reason=invalid_event"}, 1},
 		{"pathupdate_events_total", []string{"outcome=dead_lettered", "reason=retries_exhausted"}, 0},
 		{"pathupdate_events_total", []string{"outcome=dead_lettered", "reason=other"}, 1},
 		{"pathupdate_invalid_events_total", nil, 1},
+		{"pathupdate_late_events_total", nil, 1},
 		{"pathupdate_delivery_latency_seconds", nil, 1},
 		{"pathupdate_breaker_state", nil, 2},
 		{"pathupdate_breaker_transitions_total", []string{"to=open"}, 1},
