@@ -118,40 +118,45 @@ func drained(ctx context.Context, js jetstream.JetStream, sb *sandbox.Server, tr
 // ever deliver them again, and every event was delivered (the caller
 // checks that on the sandbox).
 func streamSettled(ctx context.Context, js jetstream.JetStream) bool {
+	if streamEmpty(ctx, js) {
+		return true
+	}
 	st, err := js.Stream(ctx, pathupdate.TraceStream)
 	if err != nil {
 		return false
 	}
-	info, err := st.Info(ctx)
+	cis, err := consumerInfos(ctx, st)
 	if err != nil {
 		return false
 	}
-	if info.State.Msgs == 0 {
-		return true
-	}
 	floor := uint64(0)
-	names := st.ConsumerNames(ctx)
-	for name := range names.Name() {
-		c, err := st.Consumer(ctx, name)
-		if err != nil {
+	for _, ci := range cis {
+		if ci.NumAckPending != 0 || ci.NumPending != 0 {
 			return false
 		}
-		ci, err := c.Info(ctx)
-		if err != nil || ci.NumAckPending != 0 || ci.NumPending != 0 {
-			return false
-		}
-		if name != pathupdate.UnpartitionedConsumer(worker.ConsumerDefault) && (floor == 0 || ci.AckFloor.Stream < floor) {
+		if ci.Name != pathupdate.UnpartitionedConsumer(worker.ConsumerDefault) && (floor == 0 || ci.AckFloor.Stream < floor) {
 			floor = ci.AckFloor.Stream
 		}
 	}
-	if names.Err() != nil {
-		return false
-	}
-	last, err := st.GetLastMsgForSubject(ctx, "*.>") // the newest message the stream still holds (subjects are partition.logistics.trace.waybill)
+	last, err := st.GetLastMsgForSubject(ctx, leftSubjects) // the newest message the stream still holds
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return true
 	}
 	return err == nil && last.Sequence <= floor
+}
+
+// leftSubjects matches every message of the trace stream as stored
+// (partition.logistics.trace.waybill), for lookups by subject.
+const leftSubjects = "*.>"
+
+// consumerInfos is the info of every consumer of st.
+func consumerInfos(ctx context.Context, st jetstream.Stream) ([]*jetstream.ConsumerInfo, error) {
+	var out []*jetstream.ConsumerInfo
+	l := st.ListConsumers(ctx)
+	for ci := range l.Info() {
+		out = append(out, ci)
+	}
+	return out, l.Err()
 }
 
 // readDeadLetters reads every record of the dead-letter stream, in stream
@@ -283,27 +288,23 @@ func leftInStream(js jetstream.JetStream) (uint64, string) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "trace stream: %d messages, first %d, last %d\n", info.State.Msgs, info.State.FirstSeq, info.State.LastSeq)
-	shown := 0
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq && shown < 10; seq++ {
-		m, err := st.GetMsg(ctx, seq)
+	// The messages left, by subject from the first (no lookup of each
+	// sequence the stream removed).
+	for seq, shown := info.State.FirstSeq, 0; info.State.Msgs > 0 && shown < 10; shown++ {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(leftSubjects))
 		if err != nil {
-			continue
+			break
 		}
-		shown++
 		fmt.Fprintf(&b, "  left: seq %d %s\n", m.Sequence, m.Subject)
+		seq = m.Sequence + 1
 	}
-	names := st.ConsumerNames(ctx)
-	for name := range names.Name() {
-		c, err := st.Consumer(ctx, name)
-		if err != nil {
-			continue
-		}
-		ci, err := c.Info(ctx)
-		if err != nil {
-			continue
-		}
+	cis, err := consumerInfos(ctx, st)
+	if err != nil {
+		fmt.Fprintf(&b, "  consumers: %v\n", err)
+	}
+	for _, ci := range cis {
 		fmt.Fprintf(&b, "  consumer %s: delivered stream %d, ack floor stream %d, ack pending %d, pending %d, redelivered %d, waiting %d\n",
-			name, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumAckPending, ci.NumPending, ci.NumRedelivered, ci.NumWaiting)
+			ci.Name, ci.Delivered.Stream, ci.AckFloor.Stream, ci.NumAckPending, ci.NumPending, ci.NumRedelivered, ci.NumWaiting)
 	}
 	return info.State.Msgs, b.String()
 }

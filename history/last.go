@@ -15,12 +15,9 @@ var ErrNoRecord = errors.New("history: no record of this waybill")
 // message on its subject, whatever the stream holds. A waybill without a
 // record gives ErrNoRecord; a missing stream ErrNoHistory.
 func (s *Store) Last(ctx context.Context, waybillID string) (Record, error) {
-	hist, err := s.js.Stream(ctx, Stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return Record{}, ErrNoHistory
-	}
+	hist, err := s.stream(ctx)
 	if err != nil {
-		return Record{}, fmt.Errorf("history: stream %s: %w", Stream, err)
+		return Record{}, err
 	}
 	m, err := hist.GetLastMsgForSubject(ctx, Subject(waybillID))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -30,6 +27,18 @@ func (s *Store) Last(ctx context.Context, waybillID string) (Record, error) {
 		return Record{}, fmt.Errorf("history: last record of %s: %w", waybillID, err)
 	}
 	return decode(m.Data)
+}
+
+// stream is the history stream: ErrNoHistory when it does not exist.
+func (s *Store) stream(ctx context.Context) (jetstream.Stream, error) {
+	hist, err := s.js.Stream(ctx, Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, ErrNoHistory
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history: stream %s: %w", Stream, err)
+	}
+	return hist, nil
 }
 
 // SettledBy reports whether r, the newest record of its waybill, shows
@@ -54,12 +63,9 @@ func (r Record) SettledBy(seq uint64) bool {
 // waybill's records (by subject), so it is for the rare question, not for
 // every event. A missing stream gives ErrNoHistory.
 func (s *Store) Settled(ctx context.Context, waybillID string, seq uint64) (bool, error) {
-	hist, err := s.js.Stream(ctx, Stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return false, ErrNoHistory
-	}
+	hist, err := s.stream(ctx)
 	if err != nil {
-		return false, fmt.Errorf("history: stream %s: %w", Stream, err)
+		return false, err
 	}
 	found := false
 	err = eachBySubject(ctx, hist, Subject(waybillID), func(m *jetstream.RawStreamMsg) error {
