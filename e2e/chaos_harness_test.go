@@ -102,7 +102,7 @@ type natsNode struct {
 func startNode(t testing.TB) *natsNode {
 	t.Helper()
 	n := &natsNode{t: t, log: &natstest.SyncBuffer{},
-		cfg: natsserver.Config{Port: freeTCPPort(t), StoreDir: t.TempDir()}}
+		cfg: natsserver.Config{Port: natstest.FreePort(t), StoreDir: t.TempDir()}}
 	n.cfg.Logger = zerolog.New(n.log).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	n.Restart()
 	t.Cleanup(func() {
@@ -349,23 +349,6 @@ func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// freeTCPPort returns a port free at the time of asking.
-func freeTCPPort(t testing.TB) int {
-	t.Helper()
-	l, err := listenLocal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return portOf(l.Addr().String())
-}
-
-func portOf(addr string) int {
-	i := strings.LastIndexByte(addr, ':')
-	p, _ := strconv.Atoi(addr[i+1:])
-	return p
 }
 
 // rig is one scenario's world: a nats-server of its own, the streams, a

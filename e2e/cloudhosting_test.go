@@ -67,7 +67,7 @@ func TestCloudHostingOpenInterface(t *testing.T) {
 		if err := pathupdate.EnsureStreams(ctx, r.js, pathupdate.StreamsConfig{}); err != nil {
 			t.Fatal(err)
 		}
-		port := strconv.Itoa(freeTCPPort(t))
+		port := strconv.Itoa(natstest.FreePort(t))
 		r.readyz = "http://127.0.0.1:" + port + "/readyz"
 		o := workerOpts{Extra: []string{"--http-addr", "127.0.0.1:" + port}}
 		if none {

@@ -129,7 +129,7 @@ func TestDailyQuotaAcrossWorkers(t *testing.T) {
 	sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true, Seed: 19, Faults: sandbox.Faults{DailyQuota: 1000}})
 	t.Cleanup(sb.Close)
 	trs := makeTraces("DQ", 150, 10)
-	port := freeTCPPort(t)
+	port := natstest.FreePort(t)
 	w1 := startWorker(t, s.ClientURL(), sb, "--quota-interval", "1s", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port))
 	w2 := startWorker(t, s.ClientURL(), sb, "--quota-interval", "1s")
 	w3 := startWorker(t, s.ClientURL(), sb, "--quota-interval", "1s")

@@ -47,7 +47,7 @@ func TestRestartResumesAtOnce(t *testing.T) {
 			args := []string{"--concurrency", "1", "--ack-wait", "60s", "--pinned-ttl", "60s"}
 			var natsURL string
 			if tc.embedded {
-				port := strconv.Itoa(freeTCPPort(t))
+				port := strconv.Itoa(natstest.FreePort(t))
 				natsURL = "nats://127.0.0.1:" + port
 				args = append(args, "--data-dir", t.TempDir(), "--embedded-port", port)
 			} else {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,13 +47,10 @@ func TestOutageNeverSpendsTheBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// WeChat's address, with nothing listening on it yet.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	// WeChat's address, with nothing listening on it yet: a port from
+	// below the ephemeral range, so no other process's connection takes
+	// it before WeChat comes back on it.
+	addr := "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 	sb, err := sandbox.New(sandbox.Config{Seed: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +102,7 @@ func TestOutageNeverSpendsTheBudget(t *testing.T) {
 	}
 
 	// WeChat is back, on the same address.
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen again on %s: %v", addr, err)
 	}
