@@ -98,6 +98,8 @@ type lane struct {
 
 	cur      lineItem // in flight
 	span     trace.Span
+	ctx      context.Context // cur's publish context (its span's), for a send again
+	sends    int             // of cur so far
 	future   jetstream.PubAckFuture
 	deadline time.Time
 	ack      *jetstream.PubAck // settled: one of ack and err is set
@@ -394,6 +396,13 @@ func (d *orderedRun) settleOldest(ack *jetstream.PubAck, err error) {
 		d.timer.Stop()
 		d.timed = nil
 	}
+	if err == errNoPubAck && l.sends < d.p.cfg.AckAttempts {
+		// A late PubAck is most often a slow server, not a lost
+		// message: send it again with the same Nats-Msg-Id (the stream
+		// keeps one copy) rather than fail it, and its waybill with it.
+		d.send(l)
+		return
+	}
 	l.ack, l.err = ack, err
 	if err != nil {
 		l.err = d.failure(l.cur.subject, err)
@@ -483,26 +492,33 @@ func (d *orderedRun) publishReady() {
 				continue
 			}
 		}
-		var ctx context.Context
 		if d.cfg.span != nil {
-			ctx, l.span = d.cfg.span(&l.cur)
+			l.ctx, l.span = d.cfg.span(&l.cur)
 		} else {
-			ctx, l.span = publishSpan(d.cfg.parent, d.p.tracer)
+			l.ctx, l.span = publishSpan(d.cfg.parent, d.p.tracer)
 		}
-		l.future, l.deadline, l.err = d.p.sendAsync(ctx, &l.cur)
-		if l.err != nil {
-			l.err = d.failure(l.cur.subject, l.err)
-			d.done(l)
-			continue
-		}
-		if d.head > 0 && len(d.flight) == cap(d.flight) {
-			// Move what is in flight to the front rather than grow.
-			n := copy(d.flight, d.flight[d.head:])
-			clear(d.flight[n:])
-			d.flight, d.head = d.flight[:n], 0
-		}
-		d.flight = append(d.flight, l)
+		l.sends = 0
+		d.send(l)
 	}
+}
+
+// send publishes l's event (again, after a PubAck that did not come) and
+// puts it in flight, or settles it as failed if nats.go refused it.
+func (d *orderedRun) send(l *lane) {
+	l.sends++
+	l.future, l.deadline, l.err = d.p.sendAsync(l.ctx, &l.cur)
+	if l.err != nil {
+		l.err = d.failure(l.cur.subject, l.err)
+		d.done(l)
+		return
+	}
+	if d.head > 0 && len(d.flight) == cap(d.flight) {
+		// Move what is in flight to the front rather than grow.
+		n := copy(d.flight, d.flight[d.head:])
+		clear(d.flight[n:])
+		d.flight, d.head = d.flight[:n], 0
+	}
+	d.flight = append(d.flight, l)
 }
 
 // done settles a lane's event; the next event of its waybill becomes
@@ -533,8 +549,14 @@ func (d *orderedRun) done(l *lane) {
 		}
 		return
 	}
+	if l.sends > 1 && l.ack.Duplicate {
+		// Most likely the copy of this run's own first send, stored
+		// while its PubAck was late: count it stored, not found there.
+		l.ack.Duplicate = false
+	}
 	endPublish(l.span, l.ack.Sequence, l.ack.Duplicate, nil)
 	d.cfg.settled(&l.cur, l.ack, nil)
+	l.ctx = nil
 	if len(l.lines) > l.head {
 		d.ready = append(d.ready, l)
 	} else {

@@ -23,6 +23,13 @@ const (
 	// 1, docs/benchmarks.md).
 	DefaultMaxPending = 4000
 	DefaultAckTimeout = 5 * time.Second
+	// DefaultAckAttempts: an event PublishLines, PublishBatch or
+	// PublishOrdered sent is sent again, twice at most, when its PubAck
+	// does not come within AckTimeout. With 4,000 publishes in flight a
+	// server storing fewer than 800 a second (a loaded or slow-disk one)
+	// answers the last of them after 5 s: a timeout then is a queue, not
+	// a loss, and failing it would hold back the rest of its waybill.
+	DefaultAckAttempts = 3
 	// MaxLineBytes is the longest JSON line PublishLines reads; a longer
 	// line counts as invalid (far beyond any valid event).
 	MaxLineBytes = 1 << 20
@@ -45,6 +52,13 @@ type PublisherConfig struct {
 	// DefaultAckTimeout (5s). A shorter deadline on the caller's context
 	// wins for Publish.
 	AckTimeout time.Duration
+	// AckAttempts is how many times PublishLines, PublishBatch and
+	// PublishOrdered send an event whose PubAck does not come within
+	// AckTimeout before they count it failed; default
+	// DefaultAckAttempts (3). Every send carries the same Nats-Msg-Id:
+	// within the stream's duplicate window it is stored once. Publish
+	// and PublishWithID send once (the caller's context is the bound).
+	AckAttempts int
 	// Logger; default zerolog.Nop().
 	Logger zerolog.Logger
 	// TracerProvider, when set, gets a span per publish, and the message
@@ -58,6 +72,9 @@ type PublisherConfig struct {
 func (c PublisherConfig) WithDefaults() PublisherConfig {
 	if c.MaxPending == 0 {
 		c.MaxPending = DefaultMaxPending
+	}
+	if c.AckAttempts == 0 {
+		c.AckAttempts = DefaultAckAttempts
 	}
 	if c.AckTimeout == 0 {
 		c.AckTimeout = DefaultAckTimeout
@@ -74,6 +91,9 @@ func (c PublisherConfig) Validate() error {
 	}
 	if c.AckTimeout <= 0 {
 		errs.Add("AckTimeout", "%s: use a positive duration (default %s)", c.AckTimeout, DefaultAckTimeout)
+	}
+	if c.AckAttempts < 1 {
+		errs.Add("AckAttempts", "%d: use a positive count (default %d)", c.AckAttempts, DefaultAckAttempts)
 	}
 	return errs.Err()
 }

@@ -420,6 +420,7 @@ func TestPublisherConfigValidate(t *testing.T) {
 	}{
 		{PublisherConfig{MaxPending: -1}, "MaxPending"},
 		{PublisherConfig{AckTimeout: -time.Second}, "AckTimeout"},
+		{PublisherConfig{AckAttempts: -1}, "AckAttempts"},
 	} {
 		err := tt.cfg.WithDefaults().Validate()
 		if err == nil || !strings.Contains(err.Error(), "PublisherConfig."+tt.field) {

@@ -81,6 +81,9 @@ func TestSmoke(t *testing.T) {
 	if o := byID[14].Details["run"].(deployRun).Order; o.Missing != 0 || o.Violations != 0 {
 		t.Errorf("scenario 14: order %+v: want every event delivered, in order", o)
 	}
+	if f := byID[14].Details["floor"].(floorRun); f.CPUPerEventMicro <= 0 || f.Rate <= 0 {
+		t.Errorf("scenario 14: floor %+v: want the reference process's CPU time and rate", f)
+	}
 	for _, id := range []int{8, 9} {
 		d := byID[id].Details
 		if w, dr := d["history_written"].(uint64), d["history_dropped"].(uint64); w == 0 || dr != 0 {

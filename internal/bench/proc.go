@@ -21,9 +21,18 @@ type workerProc struct {
 
 // startWorkerProc starts bin as `pathupdate worker` with args in dir.
 func startWorkerProc(ctx context.Context, bin, dir string, args ...string) (*workerProc, error) {
+	return startProc(ctx, bin, dir, nil, append([]string{"worker"}, args...)...)
+}
+
+// startProc starts bin with args in dir, its environment the harness's
+// plus env (KEY=value).
+func startProc(ctx context.Context, bin, dir string, env []string, args ...string) (*workerProc, error) {
 	p := &workerProc{exited: make(chan error, 1)}
-	p.cmd = exec.CommandContext(ctx, bin, append([]string{"worker"}, args...)...)
+	p.cmd = exec.CommandContext(ctx, bin, args...)
 	p.cmd.Dir = dir
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -81,42 +82,26 @@ func (r *runner) runDeploy(ctx context.Context) ([]Result, error) {
 	}
 	defer second.kill()
 	run := deployRun{Events: len(p.Items)}
-	var cpuFirst time.Duration
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for sb.Stats().Delivered == 0 {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		if err := second.early(); err != nil {
-			return nil, err
-		}
-		if cpuFirst, err = procCPU(second.pid()); err != nil {
-			return nil, err
-		}
-	}
-	done, err := waitDelivered(ctx, sb, p)
+	m, err := measureDrain(ctx, second, sb, p)
 	if err != nil {
 		return nil, err
 	}
-	cpuEnd, err := procCPU(second.pid())
-	if err != nil {
-		return nil, err
-	}
-	firstAt := p.FirstArrival(sb)
-	run.StartDelay, run.Drain = firstAt.Sub(start).Seconds(), done.Sub(firstAt).Seconds()
+	run.StartDelay, run.Drain = m.firstAt.Sub(start).Seconds(), m.drain.Seconds()
 	run.Rate = float64(run.Events) / run.Drain
-	run.CPUAtFirst, run.CPUDrain = cpuFirst.Seconds(), (cpuEnd - cpuFirst).Seconds()
+	run.CPUAtFirst, run.CPUDrain = m.cpuFirst.Seconds(), m.cpuDrain.Seconds()
 	run.CPUPerEventMicro = 1e6 * run.CPUDrain / float64(run.Events)
 	run.Order = p.Check(sb)
 	if err := second.stop(); err != nil {
 		return nil, fmt.Errorf("second worker: %w", err)
 	}
 	r.progress("13/14 deploy: %+v", run)
+	floor, err := r.floorCPU(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("scenario 14's floor: %w", err)
+	}
+	r.progress("14 floor: %+v", floor)
 	orderOK := run.Order.Violations == 0 && run.Order.Missing == 0
-	details := map[string]any{"run": run, "binary": bin}
+	details := map[string]any{"run": run, "binary": bin, "floor": floor}
 	return []Result{{
 		ID: 13, Name: "first delivery after a deploy (idle worker stopped)", Unit: "s",
 		Ours: run.StartDelay, Reference: StartDelayTarget.Seconds(), RefName: "target",
@@ -130,7 +115,9 @@ func (r *runner) runDeploy(ctx context.Context) ([]Result, error) {
 		Ratio: run.CPUPerEventMicro / float64(CPUPerEventTarget.Microseconds()), RatioLowerIsBetter: true, Target: "<= 1.00 (60 us), 0 violations",
 		Met: met(run.CPUPerEventMicro <= float64(CPUPerEventTarget.Microseconds()) && orderOK), Details: details,
 		Notes: []string{fmt.Sprintf("cpu: `pathupdate worker` used %.2f CPU-s (user + system, /proc) draining %d events in %.2fs (%.0f ev/s) after its first delivery, %.2f CPU-s before it (start-up); %s",
-			run.CPUDrain, run.Events, run.Drain, run.Rate, run.CPUAtFirst, orderNote(run.Order))},
+			run.CPUDrain, run.Events, run.Drain, run.Rate, run.CPUAtFirst, orderNote(run.Order)),
+			fmt.Sprintf("floor: bench/cmd/pathupdate-floor (raw consume, decode, the same client's call, a core-published history record, one ack; no order) used %.1f us an event on the same events (%.2f CPU-s, %.0f ev/s); the target is %.2f of that floor, ours %.2f of it",
+				floor.CPUPerEventMicro, floor.CPUDrain, floor.Rate, float64(CPUPerEventTarget.Microseconds())/floor.CPUPerEventMicro, run.CPUPerEventMicro/floor.CPUPerEventMicro)},
 	}}, nil
 }
 
@@ -165,4 +152,89 @@ func (e *env) waitPulling(ctx context.Context, wp *workerProc, partitions int) e
 		case <-t.C:
 		}
 	}
+}
+
+// drainMeasure is what measureDrain saw of a process draining a plan.
+type drainMeasure struct {
+	firstAt            time.Time     // the plan's first arrival at the sandbox
+	drain              time.Duration // from it to every event delivered
+	cpuFirst, cpuDrain time.Duration // the process's CPU time before it, and over the drain
+}
+
+// measureDrain waits for proc's first delivery to sb, reading its CPU
+// time until then, and then for every event of p, and reads it again.
+func measureDrain(ctx context.Context, proc *workerProc, sb *sandbox.Server, p *traffic.Plan) (drainMeasure, error) {
+	var m drainMeasure
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for sb.Stats().Delivered == 0 {
+		select {
+		case <-ctx.Done():
+			return m, ctx.Err()
+		case <-t.C:
+		}
+		if err := proc.early(); err != nil {
+			return m, err
+		}
+		var err error
+		if m.cpuFirst, err = procCPU(proc.pid()); err != nil {
+			return m, err
+		}
+	}
+	done, err := waitDelivered(ctx, sb, p)
+	if err != nil {
+		return m, err
+	}
+	cpuEnd, err := procCPU(proc.pid())
+	if err != nil {
+		return m, err
+	}
+	m.firstAt = p.FirstArrival(sb)
+	m.drain, m.cpuDrain = done.Sub(m.firstAt), cpuEnd-m.cpuFirst
+	return m, nil
+}
+
+// floorRun is what scenario 14's reference process did.
+type floorRun struct {
+	CPUDrain         float64 `json:"cpu_seconds_drain"`
+	Rate             float64 `json:"events_per_s"`
+	CPUPerEventMicro float64 `json:"cpu_us_per_event"`
+}
+
+// floorCPU runs bench/cmd/pathupdate-floor over p's events on a fresh
+// server and sandbox (a work-queue stream takes no second set of
+// consumers beside the worker's) and returns its CPU time per event over
+// the drain, measured as the worker's is.
+func (r *runner) floorCPU(ctx context.Context, p *traffic.Plan) (floorRun, error) {
+	o := r.opts
+	bin := filepath.Join(r.buildDir, "pathupdate-floor")
+	if err := goBuild(ctx, o.ModuleDir, bin, "./bench/cmd/pathupdate-floor"); err != nil {
+		return floorRun{}, err
+	}
+	e, err := newEnv(ctx, o)
+	if err != nil {
+		return floorRun{}, err
+	}
+	defer e.close()
+	sb := sandbox.NewServer(sandbox.Config{AcceptAnyWaybill: true})
+	defer sb.Close()
+	if err := e.publishPlan(ctx, p); err != nil {
+		return floorRun{}, err
+	}
+	proc, err := startProc(ctx, bin, e.dir, []string{"PATHUPDATE_APPSECRET=" + sandbox.DefaultAppSecret},
+		"-nats-url", e.ns.ClientURL(), "-api-base", sb.URL, "-appid", sandbox.DefaultAppID,
+		"-partitions", strconv.Itoa(o.Partitions), "-concurrency", strconv.Itoa(o.Concurrency), "-max-in-flight", strconv.Itoa(o.MaxInFlight))
+	if err != nil {
+		return floorRun{}, err
+	}
+	defer proc.kill()
+	m, err := measureDrain(ctx, proc, sb, p)
+	if err != nil {
+		return floorRun{}, err
+	}
+	if err := proc.stop(); err != nil {
+		return floorRun{}, err
+	}
+	return floorRun{CPUDrain: m.cpuDrain.Seconds(), Rate: float64(len(p.Items)) / m.drain.Seconds(),
+		CPUPerEventMicro: 1e6 * m.cpuDrain.Seconds() / float64(len(p.Items))}, nil
 }

@@ -66,7 +66,10 @@ func startGateway(ctx context.Context, cmd *cli.Command, log zerolog.Logger, nc 
 		return nil, err
 	}
 	cfg.Connected, cfg.Logger, cfg.TracerProvider = nc.IsConnected, log.With().Str("component", "gateway").Logger(), tp
-	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{Logger: log, TracerProvider: tp})
+	// One send per event: an HTTP caller waits on the answer and sends a
+	// 503's failed events again itself, and a request holds at most 16 in
+	// flight, so a late PubAck there is an outage sooner than a queue.
+	pub, err := pathupdate.NewPublisher(js, pathupdate.PublisherConfig{Logger: log, TracerProvider: tp, AckAttempts: 1})
 	if err != nil {
 		return nil, err
 	}
