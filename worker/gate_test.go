@@ -233,9 +233,9 @@ func TestOursLeavesOutAcked(t *testing.T) {
 	p := &partition{w: &Worker{settledWin: newSeqWindow(1024)}, lanes: newLanes(), settled: newSettledSeqs(16)}
 	c := partitionCounts{p}
 	hs := []*held{
-		{msg: delivery{name: "a1"}, seq: 1, waybill: "A"},
-		{msg: delivery{name: "b2"}, seq: 2, waybill: "B"},
-		{msg: delivery{name: "a3"}, seq: 3, waybill: "A"},
+		{msg: kept{reply: "a1"}, seq: 1, waybill: "A"},
+		{msg: kept{reply: "b2"}, seq: 2, waybill: "B"},
+		{msg: kept{reply: "a3"}, seq: 3, waybill: "A"},
 	}
 	for _, h := range hs {
 		p.lanes.hold(h)
@@ -266,7 +266,7 @@ func TestOursLeavesOutAcked(t *testing.T) {
 	for i, s := range steps {
 		switch s.do {
 		case "ack":
-			if m := p.ackSent(s.h); m.(delivery).name != s.h.msg.(delivery).name {
+			if m := p.ackSent(s.h); m.reply != s.h.msg.reply {
 				t.Fatalf("step %d: ackSent returned %v", i, m)
 			}
 		case "done":

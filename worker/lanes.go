@@ -4,15 +4,13 @@ import (
 	"cmp"
 	"slices"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // held is one message this worker has taken from JetStream and not yet
 // settled (acked, dead-lettered or handed back).
 type held struct {
-	msg     jetstream.Msg // the newest delivery; guarded by partition.mu
-	seq     uint64        // stream sequence: the message's identity
+	msg     kept   // the newest delivery; guarded by partition.mu
+	seq     uint64 // stream sequence: the message's identity
 	subject string
 	waybill string
 	// published is when JetStream stored the message (from the first
@@ -137,7 +135,7 @@ func (l *lanes) park(ln *lane) {
 
 // msgs appends the newest delivery of every held message to dst, for the
 // keep-alive.
-func (l *lanes) msgs(dst []jetstream.Msg) []jetstream.Msg {
+func (l *lanes) msgs(dst []kept) []kept {
 	for _, h := range l.bySeq {
 		dst = append(dst, h.msg)
 	}

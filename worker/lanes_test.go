@@ -4,16 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
-
-// delivery stands for one delivery of a message: lanes never call a
-// message's methods, they only keep the newest one.
-type delivery struct {
-	jetstream.Msg
-	name string
-}
 
 // laneOp is one step a partition takes on its lanes.
 type laneOp struct {
@@ -35,7 +26,7 @@ func apply(t *testing.T, l *lanes, ops []laneOp) (merged int) {
 	for _, op := range ops {
 		switch op.do {
 		case "add":
-			h := &held{msg: delivery{name: op.name}, seq: op.seq, waybill: op.waybill, subject: "logistics.trace." + op.waybill}
+			h := &held{msg: kept{reply: op.name}, seq: op.seq, waybill: op.waybill, subject: "logistics.trace." + op.waybill}
 			if l.hold(h) {
 				merged++
 				continue
@@ -57,7 +48,7 @@ func queues(l *lanes) map[string][]string {
 	out := map[string][]string{}
 	for w, ln := range l.byWaybill {
 		for _, h := range ln.queue {
-			out[w] = append(out[w], fmt.Sprintf("%d:%s", h.seq, h.msg.(delivery).name))
+			out[w] = append(out[w], fmt.Sprintf("%d:%s", h.seq, h.msg.reply))
 		}
 	}
 	return out
@@ -158,7 +149,7 @@ func TestLanesHandBackOrder(t *testing.T) {
 			apply(t, l, tc.ops)
 			got := []string{}
 			for _, h := range l.takeAll() {
-				got = append(got, fmt.Sprintf("%d:%s", h.seq, h.msg.(delivery).name))
+				got = append(got, fmt.Sprintf("%d:%s", h.seq, h.msg.reply))
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("handed back %v, want %v", got, tc.want)
@@ -208,7 +199,7 @@ func TestLaneLifecycle(t *testing.T) {
 func TestLanesMergeMarksRedelivered(t *testing.T) {
 	t.Parallel()
 	l := newLanes()
-	first := &held{msg: delivery{name: "first"}, seq: 7, waybill: "W"}
+	first := &held{msg: kept{reply: "first"}, seq: 7, waybill: "W"}
 	if l.hold(first) {
 		t.Fatal("the first delivery merged")
 	}
@@ -216,10 +207,10 @@ func TestLanesMergeMarksRedelivered(t *testing.T) {
 	if first.redelivered {
 		t.Fatal("a first delivery counts as redelivered")
 	}
-	if !l.hold(&held{msg: delivery{name: "again"}, seq: 7, waybill: "W", redelivered: true}) {
+	if !l.hold(&held{msg: kept{reply: "again"}, seq: 7, waybill: "W", redelivered: true}) {
 		t.Fatal("the redelivery did not merge")
 	}
-	if !first.redelivered || first.msg.(delivery).name != "again" {
+	if !first.redelivered || first.msg.reply != "again" {
 		t.Fatalf("after the merge: %+v, want the newest delivery, redelivered", first)
 	}
 }

@@ -81,7 +81,7 @@ func (p *partition) handle(msg jetstream.Msg) {
 		return
 	}
 	subject := msg.Subject()
-	h := &held{msg: msg, seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject),
+	h := &held{msg: keep(msg), seq: meta.Sequence.Stream, subject: subject, waybill: pathupdate.WaybillFromSubject(subject),
 		published: meta.Timestamp, redelivered: meta.NumDelivered > 1}
 	stats := &p.w.stats
 	if e := p.log.Trace(); e.Enabled() {
@@ -97,7 +97,7 @@ func (p *partition) handle(msg jetstream.Msg) {
 		// once, as handBack returns the others.
 		p.mu.Unlock()
 		stats.handedBack.Add(1)
-		_ = msg.NakWithDelay(time.Nanosecond)
+		_ = nakNow(p.confirmer.nc, h.msg)
 		return
 	}
 	if p.lanes.hold(h) {
@@ -237,7 +237,7 @@ func (p *partition) doneWith(ln *lane, h *held) {
 }
 
 // msgOf returns the newest delivery of h.
-func (p *partition) msgOf(h *held) jetstream.Msg {
+func (p *partition) msgOf(h *held) kept {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return h.msg
@@ -251,7 +251,7 @@ func (p *partition) keepAlive() {
 	every := max(p.w.cfg.AckWait/3, 100*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var msgs []jetstream.Msg
+	var msgs []kept
 	for {
 		select {
 		case <-p.softCtx.Done():
@@ -262,7 +262,7 @@ func (p *partition) keepAlive() {
 		msgs = p.lanes.msgs(msgs[:0])
 		p.mu.Unlock()
 		for _, m := range msgs {
-			if err := m.InProgress(); err != nil {
+			if err := inProgress(p.confirmer.nc, m); err != nil {
 				p.log.Debug().Err(err).Msg("keep-alive")
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pathupdate/pathupdate/deadletter"
@@ -288,7 +287,7 @@ func (p *partition) ack(h *held) error {
 // ackSent notes that h is being acked and returns its newest delivery, the
 // one to ack: from the first ack on, the takeover gate no longer counts h
 // as ours (partitionCounts.Ours).
-func (p *partition) ackSent(h *held) jetstream.Msg {
+func (p *partition) ackSent(h *held) kept {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !h.acked {

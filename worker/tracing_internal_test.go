@@ -70,7 +70,7 @@ func BenchmarkSettleSpans(b *testing.B) {
 	p := w.newPartition(0)
 	defer p.cancelCalls()
 	defer p.cancelSoft()
-	h := &held{msg: msg, seq: 1, subject: m.Subject, waybill: ev.WaybillID}
+	h := &held{msg: keep(msg), seq: 1, subject: m.Subject, waybill: ev.WaybillID}
 	o := pathupdate.Outcome{Kind: pathupdate.Delivered, HTTPStatus: http.StatusOK}
 	b.ReportAllocs()
 	b.ResetTimer()
