@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pathupdate/pathupdate/deadletter"
+	"github.com/pathupdate/pathupdate/internal/natstest"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/sandbox"
 	"github.com/pathupdate/pathupdate/worker"
@@ -109,40 +110,17 @@ func drained(ctx context.Context, js jetstream.JetStream, sb *sandbox.Server, tr
 }
 
 // streamSettled reports whether the trace stream holds nothing its
-// consumers still have to deliver: empty, or only messages every
-// partition consumer counts as acked (at or below its ack floor, nothing
-// pending or awaiting an ack anywhere). A nats-server stopped and started
-// under load can keep a few acked messages of a work-queue stream (its
-// consumers' state had the acks, the stream's removal of them was lost;
-// known upstream, e.g. nats-server issues 5148 and 7680); no consumer will
-// ever deliver them again, and every event was delivered (the caller
-// checks that on the sandbox).
+// partition consumers still have to deliver (natstest.WorkQueueSettled:
+// empty, or only messages a restarted server kept after their acks).
 func streamSettled(ctx context.Context, js jetstream.JetStream) bool {
-	if streamEmpty(ctx, js) {
-		return true
-	}
-	st, err := js.Stream(ctx, pathupdate.TraceStream)
-	if err != nil {
-		return false
-	}
-	cis, err := consumerInfos(ctx, st)
-	if err != nil {
-		return false
-	}
-	floor := uint64(0)
-	for _, ci := range cis {
-		if ci.NumAckPending != 0 || ci.NumPending != 0 {
-			return false
-		}
-		if ci.Name != pathupdate.UnpartitionedConsumer(worker.ConsumerDefault) && (floor == 0 || ci.AckFloor.Stream < floor) {
-			floor = ci.AckFloor.Stream
-		}
-	}
-	last, err := st.GetLastMsgForSubject(ctx, leftSubjects) // the newest message the stream still holds
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return true
-	}
-	return err == nil && last.Sequence <= floor
+	settled, _ := natstest.WorkQueueSettled(ctx, js, pathupdate.TraceStream, isUnpartitioned)
+	return settled
+}
+
+// isUnpartitioned names the consumer of unpartitioned subjects: it is
+// given no events, so its ack floor stays 0.
+func isUnpartitioned(consumer string) bool {
+	return consumer == pathupdate.UnpartitionedConsumer(worker.ConsumerDefault)
 }
 
 // leftSubjects matches every message of the trace stream as stored

@@ -63,3 +63,48 @@ func TestStartCluster(t *testing.T) {
 		t.Fatalf("read through node 1: %v %v", m, err)
 	}
 }
+
+// TestWorkQueueSettled: a work-queue stream with a message delivered and
+// not acked, or not yet delivered, is not settled; once every message is
+// acked (and so removed) it is, with nothing left.
+func TestWorkQueueSettled(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := natstest.Connect(t, s)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WQ", Subjects: []string{"wq.>"}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{"wq.a", "wq.b"} {
+		if _, err := js.Publish(ctx, subj, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, "WQ", jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, left := natstest.WorkQueueSettled(ctx, js, "WQ", nil); ok || left != 2 {
+		t.Fatalf("two messages pending: settled %v, left %d; want false, 2", ok, left)
+	}
+	first, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := natstest.WorkQueueSettled(ctx, js, "WQ", nil); ok {
+		t.Fatal("a message delivered and not acked: settled, want not")
+	}
+	if err := second.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, left := natstest.WorkQueueSettled(ctx, js, "WQ", nil); !ok || left != 0 {
+		t.Fatalf("every message acked: settled %v, left %d; want true, 0", ok, left)
+	}
+}
