@@ -26,6 +26,7 @@ type ackHolder struct {
 	held    bool
 	release *sync.Cond
 	hpubs   atomic.Int64
+	counted chan struct{} // a signal after each read that counted publishes
 }
 
 func startAckHolder(t *testing.T, target string) *ackHolder {
@@ -34,7 +35,7 @@ func startAckHolder(t *testing.T, target string) *ackHolder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &ackHolder{ln: ln, target: target}
+	h := &ackHolder{ln: ln, target: target, counted: make(chan struct{}, 1)}
 	h.release = sync.NewCond(&h.mu)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -74,11 +75,15 @@ func (h *ackHolder) count(dst io.WriteCloser, src io.ReadCloser) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			seen := append(tail, buf[:n]...)
-			h.hpubs.Add(int64(bytes.Count(seen, []byte("HPUB "))))
-			tail = append(tail[:0], seen[max(0, len(seen)-4):]...)
-			if bytes.HasSuffix(seen, []byte("HPUB ")) {
-				tail = tail[:0]
+			if n := bytes.Count(seen, []byte("HPUB ")); n > 0 {
+				h.hpubs.Add(int64(n))
+				select {
+				case h.counted <- struct{}{}:
+				default: // a signal is pending already
+				}
 			}
+			// Four bytes cannot hold a whole "HPUB ": none is counted twice.
+			tail = append(tail[:0], seen[max(0, len(seen)-4):]...)
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return
 			}
@@ -159,13 +164,14 @@ func TestPublishLinesSendsAgainAfterLatePubAck(t *testing.T) {
 
 	// Each waybill's first event sent, then sent again once its PubAck
 	// was late: twice the waybills in publishes before any answer.
-	deadline := time.Now().Add(30 * time.Second)
+	timeout := time.After(30 * time.Second)
 	for holder.hpubs.Load() < 2*waybills {
-		if time.Now().After(deadline) {
+		select {
+		case <-holder.counted:
+		case <-timeout:
 			holder.hold(false)
 			t.Fatalf("%d publishes while the PubAcks were held, want %d: no event was sent again", holder.hpubs.Load(), 2*waybills)
 		}
-		time.Sleep(5 * time.Millisecond) // nothing to wait on but the relay's count
 	}
 	holder.hold(false)
 

@@ -132,8 +132,7 @@ func (r *runner) timeEndToEnd(ctx context.Context, p *traffic.Plan, kind string)
 }
 
 // minimalPipeline consumes the whole trace stream with one raw consumer
-// and calls the API for each message in a goroutine of its own, at most
-// concurrency at once, acking after the call.
+// through MinimalHandler.
 func minimalPipeline(ctx context.Context, js jetstream.JetStream, client *pathupdate.Client, concurrency int) (func(), error) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, pathupdate.TraceStream, jetstream.ConsumerConfig{
 		Durable: "minimal", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second,
@@ -141,25 +140,39 @@ func minimalPipeline(ctx context.Context, js jetstream.JetStream, client *pathup
 	if err != nil {
 		return nil, err
 	}
-	sem := make(chan struct{}, concurrency)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		sem <- struct{}{}
+	cc, err := cons.Consume(MinimalHandler(client, concurrency, nil))
+	if err != nil {
+		return nil, err
+	}
+	return cc.Stop, nil
+}
+
+// MinimalHandler is the least a consumer can do with a trace event: it
+// calls the API for each message in a goroutine of its own, at most
+// concurrency at once, and acks after a delivery (delivered, when set,
+// is called first with the message and its event), naks otherwise; an undecodable message
+// is terminated. No order, no retries, no confirmed acks. Scenario 5's
+// minimal pipeline and scenario 14's floor (bench/cmd/pathupdate-floor)
+// are both made of it.
+func MinimalHandler(client *pathupdate.Client, concurrency int, delivered func(jetstream.Msg, pathupdate.Event)) jetstream.MessageHandler {
+	slots := make(chan struct{}, concurrency)
+	return func(m jetstream.Msg) {
+		slots <- struct{}{}
 		go func() {
-			defer func() { <-sem }()
+			defer func() { <-slots }()
 			ev, err := pathupdate.DecodeEvent(m.Data())
 			if err != nil {
 				_ = m.Term()
 				return
 			}
-			if o := client.UpdatePath(context.Background(), ev); o.Kind == pathupdate.Delivered {
-				_ = m.Ack()
-			} else {
+			if o := client.UpdatePath(context.Background(), ev); o.Kind != pathupdate.Delivered {
 				_ = m.Nak()
+				return
 			}
+			if delivered != nil {
+				delivered(m, ev)
+			}
+			_ = m.Ack()
 		}()
-	})
-	if err != nil {
-		return nil, err
 	}
-	return cc.Stop, nil
 }

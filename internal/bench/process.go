@@ -221,7 +221,7 @@ func (r *runner) floorCPU(ctx context.Context, p *traffic.Plan) (floorRun, error
 	if err := e.publishPlan(ctx, p); err != nil {
 		return floorRun{}, err
 	}
-	proc, err := startProc(ctx, bin, e.dir, []string{"PATHUPDATE_APPSECRET=" + sandbox.DefaultAppSecret},
+	proc, err := startProc(ctx, bin, e.dir, []string{"WECHAT_APPSECRET=" + sandbox.DefaultAppSecret},
 		"-nats-url", e.ns.ClientURL(), "-api-base", sb.URL, "-appid", sandbox.DefaultAppID,
 		"-partitions", strconv.Itoa(o.Partitions), "-concurrency", strconv.Itoa(o.Concurrency), "-max-in-flight", strconv.Itoa(o.MaxInFlight))
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/pathupdate/pathupdate/history"
 	"github.com/pathupdate/pathupdate/internal/assemble"
+	"github.com/pathupdate/pathupdate/internal/bench"
 	"github.com/pathupdate/pathupdate/pathupdate"
 	"github.com/pathupdate/pathupdate/worker"
 )
@@ -49,11 +50,11 @@ func run(ctx context.Context) error {
 		maxInFlight = flag.Int("max-in-flight", worker.MaxInFlightDefault, "unacked messages per partition")
 	)
 	flag.Parse()
-	// The app secret comes from the environment, never a flag: a flag
-	// shows in ps.
-	secret := os.Getenv("PATHUPDATE_APPSECRET")
+	// The app secret comes from the environment the product reads it
+	// from, never a flag: a flag shows in ps.
+	secret := os.Getenv("WECHAT_APPSECRET")
 	if *natsURL == "" || *apiBase == "" || *appID == "" || secret == "" {
-		return errors.New("-nats-url, -api-base, -appid and PATHUPDATE_APPSECRET are required")
+		return errors.New("-nats-url, -api-base, -appid and WECHAT_APPSECRET are required")
 	}
 	client, err := assemble.Client(assemble.Settings{
 		Worker: worker.Config{Concurrency: *concurrency},
@@ -72,24 +73,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	slots := make(chan struct{}, *concurrency)
-	handle := func(m jetstream.Msg) {
-		slots <- struct{}{}
-		go func() {
-			defer func() { <-slots }()
-			ev, err := pathupdate.DecodeEvent(m.Data())
-			if err != nil {
-				_ = m.Term()
-				return
-			}
-			if o := client.UpdatePath(context.Background(), ev); o.Kind != pathupdate.Delivered {
-				_ = m.Nak()
-				return
-			}
-			_ = nc.Publish(history.SubjectPrefix+ev.WaybillID, m.Data())
-			_ = m.Ack()
-		}()
-	}
+	// The history record a worker publishes, as a core publish (as the
+	// worker's history batches do, but for the last of each).
+	handle := bench.MinimalHandler(client, *concurrency, func(m jetstream.Msg, ev pathupdate.Event) {
+		_ = nc.Publish(history.SubjectPrefix+ev.WaybillID, m.Data())
+	})
 	for p := range *partitions {
 		cons, err := js.CreateOrUpdateConsumer(ctx, pathupdate.TraceStream, jetstream.ConsumerConfig{
 			Durable: fmt.Sprintf("floor-p%d", p), FilterSubject: pathupdate.PartitionFilter(p),
