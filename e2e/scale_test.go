@@ -77,10 +77,21 @@ func TestWorkersShareKillAndTakeOver(t *testing.T) {
 
 	dups := checkOrder(t, sb, trs)
 	t.Logf("events %d, delivered %d, duplicate deliveries %d, API calls %d", total, delivered()-dups, dups, sb.Stats().UpdateCalls)
-	// What a killed worker can have delivered and not yet acked is what it
-	// had in flight: at most its concurrency.
-	if dups > 2*concurrency {
-		t.Errorf("%d duplicates, more than the %d calls the two killed workers had in flight", dups, 2*concurrency)
+	// What a killed worker can have delivered and not yet had its ack
+	// confirmed is one event per waybill lane: its calls in flight and
+	// the lanes whose ack was on its way. So every duplicate repeats a
+	// killed worker's delivery, at most once per waybill and worker.
+	killed := map[int]bool{w1.cmd.Process.Pid: true, w2.cmd.Process.Pid: true}
+	fromKilled, fromLive, again := duplicateSources(sb, trs, killed)
+	t.Logf("duplicates after a delivery by a killed worker %d (again on one waybill %d), by a live one %d", fromKilled, again, fromLive)
+	if fromKilled+fromLive+again != dups {
+		t.Errorf("duplicate sources %d + %d + %d do not add up to the %d duplicates seen", fromKilled, fromLive, again, dups)
+	}
+	if fromLive > 0 {
+		t.Errorf("%d duplicates repeat a delivery made by a worker that was not killed:\n%s", fromLive, explainDuplicates(sb, trs, 3))
+	}
+	if again > 0 {
+		t.Errorf("%d duplicates repeat a killed worker a second time on one waybill:\n%s", again, explainDuplicates(sb, trs, 3))
 	}
 
 	// Shares of the second half among the workers alive at the end.
