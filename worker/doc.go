@@ -17,7 +17,8 @@
 //	       pause stands (pause.go), while WeChat's daily quota is spent
 //	       (quota.go), for this worker's share of the rate limit (rate.go)
 //	       and for the breaker, then for a call slot (slots.go: the lane
-//	       with most waiting first) -> Deliverer.UpdatePath on one of the
+//	       with most waiting first; after a delivery it keeps its slot
+//	       while it would be first in line) -> Deliverer.UpdatePath on one of the
 //	       worker's callers (callers.go) -> Outcome
 //	       -> package retry decides what the outcome means;
 //	          settle only carries it out:

@@ -186,6 +186,14 @@ func (p *partition) startLaneLocked(ln *lane) {
 // while it waits for a call slot.
 func (p *partition) runLane(ln *lane) {
 	defer p.wg.Done()
+	// The call slot the lane kept from its last delivery for its next
+	// (partition.call): whatever ends the loop gives it back.
+	var slot bool
+	defer func() {
+		if slot {
+			p.w.slots.release()
+		}
+	}()
 	for {
 		p.mu.Lock()
 		h := p.lanes.head(ln)
@@ -210,7 +218,7 @@ func (p *partition) runLane(ln *lane) {
 		if stale {
 			settle = p.ackStale
 		}
-		if err := settle(h); err != nil {
+		if err := settle(h, &slot); err != nil {
 			// Released: leave the head and all behind it held; handBack
 			// returns every held message at once, in stream order.
 			p.mu.Lock()

@@ -31,7 +31,7 @@ type attempt struct {
 // settle delivers h until it is acked or dead-lettered, doing what
 // retry.Policy.Decide says after every call; it decides nothing itself.
 // It returns errStopping when the worker stops first.
-func (p *partition) settle(h *held) error {
+func (p *partition) settle(h *held, slot *bool) error {
 	w := p.w
 	ev, invalid := p.decode(h)
 	// The delay sequences are made at the first failure: most events are
@@ -49,7 +49,7 @@ func (p *partition) settle(h *held) error {
 	}
 	in.Mark = w.breaker.Worked()
 	for {
-		o, err := p.call(ev, &a, h.backlog)
+		o, err := p.call(ev, &a, h.backlog, slot)
 		if err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func (p *partition) settle(h *held) error {
 // ackStale acknowledges h, an event this partition settled before whose
 // ack was lost with a stream leader (see settledSeqs): WeChat has it, and
 // has later steps of its waybill since.
-func (p *partition) ackStale(h *held) error {
+func (p *partition) ackStale(h *held, _ *bool) error {
 	p.w.stats.staleAcked.Add(1)
 	p.log.Info().Str("waybill", h.waybill).Uint64("seq", h.seq).
 		Msg("redelivery of an event settled already (its ack was lost): acked without calling WeChat again")
@@ -89,8 +89,11 @@ func (p *partition) decode(h *held) (pathupdate.Event, error) {
 
 // call makes one API call through the breaker and the concurrency limit
 // (a lane with backlog events behind this one) and records it in a. It
-// returns errStopping when the partition is released first.
-func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupdate.Outcome, error) {
+// returns errStopping when the partition is released first. *slot is the
+// lane's call slot: held from its last call (callSlots.keep), the call
+// uses it; after a delivery that leaves the lane's next event first in
+// line for a slot, the lane keeps it (*slot true), else it is released.
+func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int, slot *bool) (pathupdate.Outcome, error) {
 	w := p.w
 	// An operator's pause, a spent daily quota and the rate limit hold the
 	// call back before the breaker does; no wait is an attempt.
@@ -103,7 +106,9 @@ func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupda
 	if err := w.breaker.Wait(p.softCtx); err != nil {
 		return pathupdate.Outcome{}, errStopping
 	}
-	if err := w.slots.acquire(p.softCtx, backlog); err != nil {
+	if *slot {
+		*slot = false
+	} else if err := w.slots.acquire(p.softCtx, backlog); err != nil {
 		w.breaker.Release()
 		return pathupdate.Outcome{}, errStopping
 	}
@@ -115,7 +120,11 @@ func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int) (pathupda
 	ctx, span := p.startCall(a)
 	o := w.callers.call(ctx, ev)
 	endCall(span, a.calls, o)
-	w.slots.release()
+	if o.Kind == pathupdate.Delivered && backlog > 0 && w.slots.keep(backlog-1) {
+		*slot = true // runLane releases it if the lane stops first
+	} else {
+		w.slots.release()
+	}
 	w.cfg.Observer.APICall(o, w.cfg.Now().Sub(a.last))
 	if p.callCtx.Err() != nil {
 		w.breaker.Release()

@@ -46,35 +46,15 @@ func TestCallSlotsOrder(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			// The slots read their clock only under their lock; the test
-			// moves it under the same lock.
-			now := time.Unix(1700000000, 0)
-			s := newCallSlots(1, func() time.Time { return now }, slotMaxWait)
-			if err := s.acquire(context.Background(), 0); err != nil {
-				t.Fatal(err)
-			}
-			got := make(chan int, len(tc.backlog))
-			for i, b := range tc.backlog {
-				go func() {
-					if err := s.acquire(context.Background(), b); err != nil {
-						t.Error(err)
-					}
-					got <- i
-				}()
-				waiting(t, s, i+1)
-			}
-			s.mu.Lock()
-			now = now.Add(tc.aged)
-			s.mu.Unlock()
+			s, got := slotsWithWaiters(t, tc.backlog, tc.aged)
 			var order []int
 			for range tc.backlog {
 				s.release()
-				select {
-				case i := <-got:
-					order = append(order, i)
-				case <-time.After(5 * time.Second):
+				i, ok := recvWithin(got, 5*time.Second)
+				if !ok {
 					t.Fatalf("no waiter got the freed slot; so far %v", order)
 				}
+				order = append(order, i)
 			}
 			for i := range tc.want {
 				if order[i] != tc.want[i] {
@@ -112,5 +92,122 @@ func TestCallSlotsCancelled(t *testing.T) {
 	s.mu.Unlock()
 	if free != 0 {
 		t.Fatalf("%d slots free after taking the only one", free)
+	}
+}
+
+// TestCallSlotsKeep: a lane that has just delivered keeps its slot only
+// when its next event would be granted the next free slot anyway and its
+// lane is far busier than the waiting ones.
+func TestCallSlotsKeep(t *testing.T) {
+	t.Parallel()
+	crowd := func(top int) []int { // one busy waiter among 99 with one event
+		return append([]int{top}, make([]int, 99)...)
+	}
+	for _, tc := range []struct {
+		name    string
+		waiters []int         // backlogs of the lanes waiting, in arrival order
+		aged    time.Duration // how far the clock moves before keep
+		backlog int           // of the keeping lane's next event
+		want    bool
+	}{
+		{"nobody waits: the slot goes back to the pool", nil, 0, 20, false},
+		{"far busier than every waiter", []int{0, 1}, 0, 20, true},
+		{"busier than every waiter, not far", []int{0, 1}, 0, 5, false},
+		{"a tie goes to the waiter that came first", crowd(50), 0, 50, false},
+		{"ahead of the busiest waiter", crowd(50), 0, 51, true},
+		{"an aged waiter is due next", []int{0}, slotMaxWait, 20, false},
+		{"not yet aged", []int{0}, slotMaxWait - time.Millisecond, 20, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, got := slotsWithWaiters(t, tc.waiters, tc.aged)
+			if kept := s.keep(tc.backlog); kept != tc.want {
+				t.Fatalf("keep(%d) = %v, want %v", tc.backlog, kept, tc.want)
+			}
+			// Whether kept or not, the slot goes round: every waiter
+			// gets it once, none twice.
+			for range tc.waiters {
+				s.release()
+				if _, ok := recvWithin(got, 5*time.Second); !ok {
+					t.Fatal("a waiter never got the slot")
+				}
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.waitWork != 0 {
+				t.Fatalf("waitWork %d with nobody waiting", s.waitWork)
+			}
+		})
+	}
+}
+
+// TestCallSlotsKeepDoesNotStarve: with one slot and a busy lane that
+// would keep it for ever, an aged waiter still gets every other turn: a
+// keep counts as a grant by backlog, so the next one goes by age.
+func TestCallSlotsKeepDoesNotStarve(t *testing.T) {
+	t.Parallel()
+	s, got := slotsWithWaiters(t, []int{0, 0}, slotMaxWait)
+	if s.keep(20) {
+		t.Fatal("kept the slot while an aged waiter was due")
+	}
+	s.release() // to waiter 0, by age
+	if i, ok := recvWithin(got, 5*time.Second); !ok || i != 0 {
+		t.Fatalf("released slot went to %d (%v), want waiter 0", i, ok)
+	}
+	// Waiter 0 now holds the slot as the busy lane: the last grant went
+	// by age, so the next may go by backlog, and keeping is that grant.
+	if !s.keep(20) {
+		t.Fatal("not kept though the next grant goes by backlog")
+	}
+	if s.keep(20) {
+		t.Fatal("kept twice in a row while an aged waiter was due")
+	}
+	s.release()
+	if i, ok := recvWithin(got, 5*time.Second); !ok || i != 1 {
+		t.Fatalf("released slot went to %d (%v), want waiter 1", i, ok)
+	}
+}
+
+// slotsWithWaiters makes slots with one slot, takes it, queues a waiter
+// per backlog (queueWaiters), then moves the clock by aged.
+func slotsWithWaiters(t *testing.T, backlogs []int, aged time.Duration) (*callSlots, <-chan int) {
+	t.Helper()
+	// The slots read their clock only under their lock; the test moves it
+	// under the same lock.
+	now := time.Unix(1700000000, 0)
+	s := newCallSlots(1, func() time.Time { return now }, slotMaxWait)
+	if err := s.acquire(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	got := queueWaiters(t, s, backlogs)
+	s.mu.Lock()
+	now = now.Add(aged)
+	s.mu.Unlock()
+	return s, got
+}
+
+// queueWaiters starts one acquire per backlog, in order, each waiting
+// before the next starts; got receives each one's index once granted.
+func queueWaiters(t *testing.T, s *callSlots, backlogs []int) <-chan int {
+	t.Helper()
+	got := make(chan int, len(backlogs))
+	for i, b := range backlogs {
+		go func() {
+			if err := s.acquire(context.Background(), b); err != nil {
+				t.Error(err)
+			}
+			got <- i
+		}()
+		waiting(t, s, i+1)
+	}
+	return got
+}
+
+func recvWithin(ch <-chan int, d time.Duration) (int, bool) {
+	select {
+	case i := <-ch:
+		return i, true
+	case <-time.After(d):
+		return -1, false
 	}
 }
