@@ -43,6 +43,7 @@ type callSlots struct {
 	arrived []*slotWaiter // waiters in arrival order; granted ones are skipped lazily
 	seq     uint64
 	byAge   bool // the last grant went to an aged waiter for its age
+	kept    bool // the last grant was a keep
 	// waitWork is the events the waiting lanes hold: the sum of their
 	// backlogs plus one each (keep compares a lane with their mean).
 	waitWork int
@@ -123,18 +124,24 @@ func (s *callSlots) release() {
 
 // keep reports whether a lane that has just ended a call may keep its
 // slot for its next event, which has backlog events behind it: only if
-// that event would be granted the next free slot anyway, ahead of every
-// waiter, and its lane holds keepFactor times the events of the mean
-// waiting lane. It counts as that grant (the next may go by age). When
-// keep says no, the caller releases the slot as usual.
+// that event would be granted a slot before every waiter, and its lane
+// holds keepFactor times the events of the mean waiting lane. A keep
+// counts as a grant by backlog, so the next release goes to an aged
+// waiter; and while one is due, no keep follows a keep, so keeps cannot
+// hold the slots from aged waiters for ever (with one slot they get
+// every third grant). An aged waiter does not refuse a keep by itself:
+// in a large backlog most waiters are aged, and the hot lane would give
+// its slot back every other time. When keep says no, the caller releases
+// the slot as usual.
 func (s *callSlots) keep(backlog int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dueByAgeLocked() != nil || len(s.byWork) == 0 || backlog <= s.byWork[0].backlog ||
-		(backlog+1)*len(s.byWork) < keepFactor*s.waitWork {
+	if len(s.byWork) == 0 || backlog <= s.byWork[0].backlog ||
+		(backlog+1)*len(s.byWork) < keepFactor*s.waitWork ||
+		(s.kept && s.dueByAgeLocked() != nil) {
 		return false
 	}
-	s.byAge = false
+	s.byAge, s.kept = false, true
 	return true
 }
 
@@ -156,6 +163,7 @@ func (s *callSlots) nextLocked() *slotWaiter {
 	}
 	w.index = -1
 	s.waitWork -= w.backlog + 1
+	s.kept = false
 	return w
 }
 
