@@ -218,12 +218,27 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 		}()
 	}
 
+	w, err := assemble.Worker(js, ws)
+	if err != nil {
+		return err
+	}
+	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
+	m.SetPause(w.OperatorPause)
 	// The HTTP endpoints start before the worker joins, so /readyz answers
-	// 503 (consuming) meanwhile instead of refusing connections.
+	// 503 (consuming) meanwhile instead of refusing connections. Every
+	// check is there from the first answer: one added later would let
+	// /readyz say 200 before the worker consumes.
 	var hs *health.Server
 	if addr := cmd.String("http-addr"); addr != "" && addr != "off" {
 		hs, err = health.NewServer(health.Config{Addr: addr, Registry: reg, Logger: log,
-			Checks: []health.Check{health.NATSConnected(nc.Status)}})
+			Checks: []health.Check{
+				health.NATSConnected(nc.Status),
+				health.BreakerClosed(w.BreakerState),
+				health.DailyQuota(w.QuotaPaused),
+				health.Credentials(w.Credentials),
+				health.Consuming(w.Consuming),
+				health.OperatorPause(w.OperatorPause),
+			}})
 		if err != nil {
 			return err
 		}
@@ -246,29 +261,6 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 			return err
 		}
 		defer shutdown(con, "console", consoleShutdownTimeout, log)
-	}
-	w, err := assemble.Worker(js, ws)
-	if err != nil {
-		return err
-	}
-	m.SetLoad(func() (int, int) { s := w.Stats(); return s.Held, s.Lanes })
-	m.SetPause(w.OperatorPause)
-	if hs != nil {
-		if err := hs.Handler().AddCheck(health.BreakerClosed(w.BreakerState)); err != nil {
-			return err
-		}
-		if err := hs.Handler().AddCheck(health.DailyQuota(w.QuotaPaused)); err != nil {
-			return err
-		}
-		if err := hs.Handler().AddCheck(health.Credentials(w.Credentials)); err != nil {
-			return err
-		}
-		if err := hs.Handler().AddCheck(health.Consuming(w.Consuming)); err != nil {
-			return err
-		}
-		if err := hs.Handler().AddCheck(health.OperatorPause(w.OperatorPause)); err != nil {
-			return err
-		}
 	}
 	sctx, cancel := context.WithTimeout(rctx, cmd.Duration("start-timeout"))
 	err = w.Start(sctx)
