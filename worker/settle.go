@@ -90,7 +90,7 @@ func (p *partition) decode(h *held) (pathupdate.Event, error) {
 // call makes one API call through the breaker and the concurrency limit
 // (a lane with backlog events behind this one) and records it in a. It
 // returns errStopping when the partition is released first. *slot is the
-// lane's call slot: held from its last call (callSlots.keep), the call
+// lane's call slot: held from its last call (callSlots.releaseOrKeep), the call
 // uses it; after a delivery that leaves the lane's next event first in
 // line for a slot, the lane keeps it (*slot true), else it is released.
 func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int, slot *bool) (pathupdate.Outcome, error) {
@@ -120,8 +120,8 @@ func (p *partition) call(ev pathupdate.Event, a *attempt, backlog int, slot *boo
 	ctx, span := p.startCall(a)
 	o := w.callers.call(ctx, ev)
 	endCall(span, a.calls, o)
-	if o.Kind == pathupdate.Delivered && backlog > 0 && w.slots.keep(backlog-1) {
-		*slot = true // runLane releases it if the lane stops first
+	if o.Kind == pathupdate.Delivered && backlog > 0 {
+		*slot = w.slots.releaseOrKeep(backlog - 1) // runLane releases a kept one if the lane stops first
 	} else {
 		w.slots.release()
 	}

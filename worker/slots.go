@@ -23,7 +23,7 @@ import (
 // served at half the release rate or more.
 //
 // A lane far busier than the waiting ones keeps its slot from one
-// delivery to its next (keep): giving it back and waiting for the next
+// delivery to its next (releaseOrKeep): giving it back and waiting for the next
 // release cost the hot waybill of the Zipf benchmark 1.4 ms on top of its
 // 1.4 ms ack between two 22 ms calls, and its waybill's trace is what the
 // whole job waits for at its end. A kept slot idles while the lane's ack
@@ -63,7 +63,7 @@ type slotWaiter struct {
 const slotMaxWait = time.Second
 
 // keepFactor is how many times the events of the mean waiting lane a lane
-// must hold to keep its slot (callSlots.keep). Measured with keep but
+// must hold to keep its slot (callSlots.releaseOrKeep). Measured with keep but
 // without this test: in the Zipf benchmark the lanes that kept a slot
 // held 6, 17 and 208 events (10th, 50th, 99th percentile) against a mean
 // waiting lane's 1.2 to 1.8; in the 1,024-call one 2, 3 and 4 against
@@ -112,6 +112,11 @@ func (s *callSlots) acquire(ctx context.Context, backlog int) error {
 // release frees a slot: to the waiter due first, or back to the pool.
 func (s *callSlots) release() {
 	s.mu.Lock()
+	s.releaseLocked()
+}
+
+// releaseLocked is release with s.mu held; it unlocks it.
+func (s *callSlots) releaseLocked() {
 	w := s.nextLocked()
 	if w == nil {
 		s.free++
@@ -122,27 +127,28 @@ func (s *callSlots) release() {
 	}
 }
 
-// keep reports whether a lane that has just ended a call may keep its
-// slot for its next event, which has backlog events behind it: only if
-// that event would be granted a slot before every waiter, and its lane
-// holds keepFactor times the events of the mean waiting lane. A keep
-// counts as a grant by backlog, so the next release goes to an aged
-// waiter; and while one is due, no keep follows a keep, so keeps cannot
-// hold the slots from aged waiters for ever (with one slot they get
-// every third grant). An aged waiter does not refuse a keep by itself:
-// in a large backlog most waiters are aged, and the hot lane would give
-// its slot back every other time. When keep says no, the caller releases
-// the slot as usual.
-func (s *callSlots) keep(backlog int) bool {
+// releaseOrKeep ends a lane's delivered call: the lane keeps its slot for
+// its next event, which has backlog events behind it (true), only if that
+// event would be granted a slot before every waiter, and its lane holds
+// keepFactor times the events of the mean waiting lane; else the slot is
+// released (false). One lock for both, as every delivery with a next
+// event asks. A keep counts as a grant by backlog, so the next release
+// goes to an aged waiter; and while one is due, no keep follows a keep,
+// so keeps cannot hold the slots from aged waiters for ever (with one
+// slot they get every third grant). An aged waiter does not refuse a keep
+// by itself: in a large backlog most waiters are aged, and the hot lane
+// would give its slot back every other time.
+func (s *callSlots) releaseOrKeep(backlog int) (kept bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.byWork) == 0 || backlog <= s.byWork[0].backlog ||
-		(backlog+1)*len(s.byWork) < keepFactor*s.waitWork ||
-		(s.kept && s.dueByAgeLocked() != nil) {
-		return false
+	if len(s.byWork) > 0 && backlog > s.byWork[0].backlog &&
+		(backlog+1)*len(s.byWork) >= keepFactor*s.waitWork &&
+		(!s.kept || s.dueByAgeLocked() == nil) {
+		s.byAge, s.kept = false, true
+		s.mu.Unlock()
+		return true
 	}
-	s.byAge, s.kept = false, true
-	return true
+	s.releaseLocked()
+	return false
 }
 
 // nextLocked takes the waiter due first out of both queues: the oldest

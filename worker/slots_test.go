@@ -106,7 +106,7 @@ func TestCallSlotsKeep(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		waiters []int         // backlogs of the lanes waiting, in arrival order
-		aged    time.Duration // how far the clock moves before keep
+		aged    time.Duration // how far the clock moves before releaseOrKeep
 		backlog int           // of the keeping lane's next event
 		want    bool
 	}{
@@ -120,13 +120,17 @@ func TestCallSlotsKeep(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s, got := slotsWithWaiters(t, tc.waiters, tc.aged)
-			if kept := s.keep(tc.backlog); kept != tc.want {
-				t.Fatalf("keep(%d) = %v, want %v", tc.backlog, kept, tc.want)
+			kept := s.releaseOrKeep(tc.backlog)
+			if kept != tc.want {
+				t.Fatalf("releaseOrKeep(%d) = %v, want %v", tc.backlog, kept, tc.want)
 			}
 			// Whether kept or not, the slot goes round: every waiter
-			// gets it once, none twice.
-			for range tc.waiters {
-				s.release()
+			// gets it once, none twice. Not kept, it went to the first
+			// already.
+			for i := range tc.waiters {
+				if i > 0 || kept {
+					s.release()
+				}
 				if _, ok := recvWithin(got, 5*time.Second); !ok {
 					t.Fatal("a waiter never got the slot")
 				}
@@ -147,13 +151,12 @@ func TestCallSlotsKeepDoesNotStarve(t *testing.T) {
 	t.Parallel()
 	s, got := slotsWithWaiters(t, []int{0, 0}, slotMaxWait)
 	for want := range 2 {
-		if !s.keep(20) {
+		if !s.releaseOrKeep(20) {
 			t.Fatalf("turn %d: not kept, though the last grant was no keep", want)
 		}
-		if s.keep(20) {
+		if s.releaseOrKeep(20) { // released, to an aged waiter
 			t.Fatalf("turn %d: kept twice in a row while an aged waiter was due", want)
 		}
-		s.release()
 		if i, ok := recvWithin(got, 5*time.Second); !ok || i != want {
 			t.Fatalf("turn %d: released slot went to %d (%v), want waiter %d", want, i, ok, want)
 		}

@@ -228,9 +228,8 @@ func runWorker(ctx context.Context, cmd *cli.Command) (err error) {
 	// 503 (consuming) meanwhile instead of refusing connections. Every
 	// check is there from the first answer: one added later would let
 	// /readyz say 200 before the worker consumes.
-	var hs *health.Server
 	if addr := cmd.String("http-addr"); addr != "" && addr != "off" {
-		hs, err = health.NewServer(health.Config{Addr: addr, Registry: reg, Logger: log,
+		hs, err := health.NewServer(health.Config{Addr: addr, Registry: reg, Logger: log,
 			Checks: []health.Check{
 				health.NATSConnected(nc.Status),
 				health.BreakerClosed(w.BreakerState),
